@@ -1,0 +1,145 @@
+//! Batched packing: one SIMD slot per sample.
+//!
+//! A batch of `n ≤ N` samples, each a vector of `d` integers, becomes `d`
+//! ciphertexts (feature-major): ciphertext `j` holds feature `j` of sample
+//! `s` in slot `s`. Every slot-wise operation then acts on all samples at
+//! once and no rotations are needed. Slots past `n` hold zeros.
+
+use fhe::bfv::{Ciphertext, Encoding, Plaintext};
+use fhe_traits::{FheDecoder, FheDecrypter, FheEncoder, FheEncrypter};
+use rayon::prelude::*;
+
+use crate::error::{HeError, Result};
+use crate::keys::ClientKeys;
+use crate::params::HeParameters;
+
+/// A batch of encrypted samples, stored feature-major.
+#[derive(Clone, Debug)]
+pub struct EncryptedBatch {
+    pub(crate) params: HeParameters,
+    pub(crate) ciphertexts: Vec<Ciphertext>,
+    pub(crate) samples: usize,
+    pub(crate) level: usize,
+    /// Fresh secret-key encryptions whose second part can be sent as a seed.
+    pub(crate) seeded: bool,
+}
+
+impl EncryptedBatch {
+    /// Builds a batch from ciphertexts that were created under exactly this
+    /// `params` instance (encryption, decoding or evaluation with it).
+    pub(crate) fn new(
+        params: &HeParameters,
+        ciphertexts: Vec<Ciphertext>,
+        samples: usize,
+        level: usize,
+    ) -> Self {
+        Self {
+            params: params.clone(),
+            ciphertexts,
+            samples,
+            level,
+            seeded: false,
+        }
+    }
+
+    /// Number of samples (used slots).
+    pub fn samples(&self) -> usize {
+        self.samples
+    }
+
+    /// Number of features (ciphertexts).
+    pub fn features(&self) -> usize {
+        self.ciphertexts.len()
+    }
+
+    /// Modulus-switching level of the ciphertexts (0 = fresh, all moduli).
+    pub fn level(&self) -> usize {
+        self.level
+    }
+
+    /// The ciphertexts, one per feature.
+    pub fn ciphertexts(&self) -> &[Ciphertext] {
+        &self.ciphertexts
+    }
+
+    /// The parameters of the batch.
+    pub fn params(&self) -> &HeParameters {
+        &self.params
+    }
+}
+
+impl ClientKeys {
+    /// Encrypts `samples` (each of the same length `d`, values in
+    /// `[-(t-1)/2, (t-1)/2]`) into `d` ciphertexts, one slot per sample, with
+    /// secret-key (symmetric, seeded) encryption. Parallel over features.
+    pub fn encrypt_batch<S: AsRef<[i64]> + Sync>(&self, samples: &[S]) -> Result<EncryptedBatch> {
+        let params = self.params();
+        let n = params.degree();
+        if samples.is_empty() || samples.len() > n {
+            return Err(HeError::InvalidInput(format!(
+                "a batch holds 1..={n} samples, got {}",
+                samples.len()
+            )));
+        }
+        let d = samples[0].as_ref().len();
+        if d == 0 {
+            return Err(HeError::InvalidInput("samples have no features".into()));
+        }
+        let max = params.max_abs_value() as i128;
+        for (s, sample) in samples.iter().enumerate() {
+            let sample = sample.as_ref();
+            if sample.len() != d {
+                return Err(HeError::InvalidInput(format!(
+                    "sample {s} has {} features, expected {d}",
+                    sample.len()
+                )));
+            }
+            if let Some(v) = sample.iter().find(|v| (**v as i128).abs() > max) {
+                return Err(HeError::InvalidInput(format!(
+                    "sample {s} holds {v}, outside the plaintext range ±{max}"
+                )));
+            }
+        }
+        let ciphertexts = (0..d)
+            .into_par_iter()
+            .map(|j| {
+                let mut slots = vec![0i64; n];
+                for (slot, sample) in slots.iter_mut().zip(samples) {
+                    *slot = sample.as_ref()[j];
+                }
+                let pt = Plaintext::try_encode(&slots, Encoding::simd(), params.bfv())?;
+                let mut rng = rand::rng();
+                Ok(self.secret().try_encrypt(&pt, &mut rng)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut batch = EncryptedBatch::new(params, ciphertexts, samples.len(), 0);
+        batch.seeded = true;
+        Ok(batch)
+    }
+
+    /// Decrypts a batch back to per-sample integer vectors (centered in
+    /// `[-(t-1)/2, (t-1)/2]`).
+    pub fn decrypt_batch(&self, batch: &EncryptedBatch) -> Result<Vec<Vec<i64>>> {
+        self.params().ensure_same(batch.params.bfv(), "the batch")?;
+        let columns = batch
+            .ciphertexts
+            .par_iter()
+            .map(|ct| self.decrypt_slots(ct))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((0..batch.samples)
+            .map(|s| columns.iter().map(|c| c[s]).collect())
+            .collect())
+    }
+
+    /// Decrypts one ciphertext into its `N` centered slot values.
+    pub(crate) fn decrypt_slots(&self, ct: &Ciphertext) -> Result<Vec<i64>> {
+        let pt = self.secret().try_decrypt(ct)?;
+        let raw = Vec::<u64>::try_decode(&pt, Encoding::simd())?;
+        let t = self.params().plaintext_modulus();
+        let half = t / 2;
+        Ok(raw
+            .into_iter()
+            .map(|v| if v > half { v as i64 - t as i64 } else { v as i64 })
+            .collect())
+    }
+}

@@ -1,0 +1,452 @@
+//! Versioned binary format for ciphertext batches and evaluation keys.
+//!
+//! Every message starts with a fixed 32-byte header:
+//!
+//! | bytes  | field                                               |
+//! |--------|-----------------------------------------------------|
+//! | 0..4   | magic `CTHE`                                        |
+//! | 4..6   | format version, u16 little-endian (currently 1)     |
+//! | 6      | kind: 1 = ciphertext batch, 2 = evaluation keys      |
+//! | 7      | reserved, 0                                         |
+//! | 8..24  | parameter fingerprint ([`crate::params::Fingerprint`]) |
+//! | 24..32 | body length in bytes, u64 little-endian             |
+//!
+//! A **ciphertext batch** body is `samples: u32, count: u32, level: u8,
+//! 3 reserved bytes`, then `count` ciphertexts. Each ciphertext is a tag byte
+//! (0 = both parts stored, 1 = seeded: part 1 is regenerated from a 32-byte
+//! seed, as in fresh secret-key encryptions, halving uploads), the seed if
+//! any, then the stored parts. A part is, for each modulus `q_m` of the level,
+//! `N` NTT-domain coefficients packed little-endian on `bitlen(q_m)` bits.
+//!
+//! **Evaluation keys** carry fhe.rs's relinearization-key encoding as the
+//! body; it is structurally validated (levels, counts, degrees, lengths,
+//! representations and every coefficient `< q`) before fhe.rs parses it.
+//!
+//! Decoding never panics: truncated, oversized, garbled or foreign-parameter
+//! input gives a [`HeError`]. Integrity against tampering is the transport's
+//! job (TLS); a well-formed but altered ciphertext decrypts to garbage.
+
+use fhe::bfv::{Ciphertext, RelinearizationKey};
+use fhe_math::rq::{traits::TryConvertFrom, Poly, Representation};
+use fhe_traits::{DeserializeParametrized, Serialize as FheSerialize};
+use ndarray::Array2;
+use prost::Message;
+use rayon::prelude::*;
+
+use crate::batch::EncryptedBatch;
+use crate::error::{HeError, Result};
+use crate::keys::EvaluationKeys;
+use crate::params::{bit_length, Fingerprint, HeParameters};
+
+/// Magic bytes at the start of every message.
+pub const MAGIC: [u8; 4] = *b"CTHE";
+/// Current format version.
+pub const VERSION: u16 = 1;
+/// Header size in bytes.
+pub const HEADER_LEN: usize = 32;
+const SEED_LEN: usize = 32;
+
+/// What a message holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An [`EncryptedBatch`].
+    CiphertextBatch = 1,
+    /// [`EvaluationKeys`].
+    EvaluationKeys = 2,
+}
+
+/// Reads the header of a message: checks magic, version, kind, fingerprint
+/// and that the body length matches exactly. Returns the body.
+pub fn read_header<'a>(bytes: &'a [u8], params: &HeParameters, kind: Kind) -> Result<&'a [u8]> {
+    if bytes.len() < HEADER_LEN {
+        return Err(HeError::Malformed(format!(
+            "{} bytes is shorter than the {HEADER_LEN}-byte header",
+            bytes.len()
+        )));
+    }
+    if bytes[0..4] != MAGIC {
+        return Err(HeError::Malformed("not a cryptotl HE message (bad magic)".into()));
+    }
+    let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+    if version != VERSION {
+        return Err(HeError::Malformed(format!(
+            "format version {version} is not supported (expected {VERSION})"
+        )));
+    }
+    if bytes[6] != kind as u8 {
+        return Err(HeError::Malformed(format!(
+            "message kind {} where {:?} ({}) was expected",
+            bytes[6], kind, kind as u8
+        )));
+    }
+    let mut fp = [0u8; 16];
+    fp.copy_from_slice(&bytes[8..24]);
+    let found = Fingerprint(fp);
+    if found != params.fingerprint() {
+        return Err(HeError::ForeignParameters {
+            found: found.to_string(),
+            expected: params.fingerprint().to_string(),
+        });
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[24..32]);
+    let body_len = u64::from_le_bytes(len);
+    let actual = (bytes.len() - HEADER_LEN) as u64;
+    if body_len != actual {
+        return Err(HeError::Malformed(format!(
+            "header announces {body_len} body bytes but {actual} are present"
+        )));
+    }
+    Ok(&bytes[HEADER_LEN..])
+}
+
+fn write_header(out: &mut Vec<u8>, params: &HeParameters, kind: Kind, body_len: usize) {
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.push(kind as u8);
+    out.push(0);
+    out.extend_from_slice(&params.fingerprint().0);
+    out.extend_from_slice(&(body_len as u64).to_le_bytes());
+}
+
+/// Packs values of at most `bits` bits, little-endian, least significant bit first.
+fn pack_into(values: &[u64], bits: u32, out: &mut Vec<u8>) {
+    let mut acc: u128 = 0;
+    let mut filled: u32 = 0;
+    for &v in values {
+        acc |= (v as u128) << filled;
+        filled += bits;
+        while filled >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            filled -= 8;
+        }
+    }
+    if filled > 0 {
+        out.push(acc as u8);
+    }
+}
+
+/// Number of bytes `count` values of `bits` bits pack into.
+fn packed_len(count: usize, bits: u32) -> usize {
+    (count * bits as usize).div_ceil(8)
+}
+
+/// Unpacks `count` values of `bits` bits and checks each is `< modulus`.
+fn unpack_checked(bytes: &[u8], bits: u32, count: usize, modulus: u64) -> Result<Vec<u64>> {
+    if bytes.len() != packed_len(count, bits) {
+        return Err(HeError::Malformed("coefficient block has the wrong length".into()));
+    }
+    let mask: u128 = (1u128 << bits) - 1;
+    let mut out = Vec::with_capacity(count);
+    let mut acc: u128 = 0;
+    let mut filled: u32 = 0;
+    let mut it = bytes.iter();
+    for _ in 0..count {
+        while filled < bits {
+            let b = it
+                .next()
+                .ok_or_else(|| HeError::Malformed("coefficient block is truncated".into()))?;
+            acc |= (*b as u128) << filled;
+            filled += 8;
+        }
+        let v = (acc & mask) as u64;
+        acc >>= bits;
+        filled -= bits;
+        if v >= modulus {
+            return Err(HeError::Malformed(
+                "coefficient out of range for its modulus".into(),
+            ));
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// A little cursor over a byte slice whose reads fail instead of panicking.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.bytes.len() < n {
+            return Err(HeError::Malformed(format!(
+                "message truncated: needed {n} more bytes, {} left",
+                self.bytes.len()
+            )));
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+impl EncryptedBatch {
+    /// Serializes the batch (header + body). Fresh encryptions are written
+    /// seeded (half size).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let params = &self.params;
+        let n = params.degree();
+        let moduli = &params.moduli()[..params.moduli().len() - self.level];
+        let part_len: usize = moduli.iter().map(|q| packed_len(n, bit_length(*q))).sum();
+        let encoded: Vec<Vec<u8>> = self
+            .ciphertexts
+            .par_iter()
+            .map(|ct| {
+                let seed = if self.seeded {
+                    Some(fhe::proto::bfv::Ciphertext::from(ct).seed)
+                        .filter(|s| s.len() == SEED_LEN)
+                } else {
+                    None
+                };
+                let stored = if seed.is_some() { 1 } else { 2 };
+                let mut out = Vec::with_capacity(1 + SEED_LEN + stored * part_len);
+                match &seed {
+                    Some(s) => {
+                        out.push(1);
+                        out.extend_from_slice(s);
+                    }
+                    None => out.push(0),
+                }
+                for poly in ct.iter().take(stored) {
+                    for (row, q) in poly.coefficients().rows().into_iter().zip(moduli) {
+                        let values: Vec<u64> = row.iter().copied().collect();
+                        pack_into(&values, bit_length(*q), &mut out);
+                    }
+                }
+                out
+            })
+            .collect();
+        let body_len = 12 + encoded.iter().map(Vec::len).sum::<usize>();
+        let mut out = Vec::with_capacity(HEADER_LEN + body_len);
+        write_header(&mut out, params, Kind::CiphertextBatch, body_len);
+        out.extend_from_slice(&(self.samples as u32).to_le_bytes());
+        out.extend_from_slice(&(self.ciphertexts.len() as u32).to_le_bytes());
+        out.push(self.level as u8);
+        out.extend_from_slice(&[0, 0, 0]);
+        for e in encoded {
+            out.extend_from_slice(&e);
+        }
+        out
+    }
+
+    /// Parses a batch serialized under `params`, validating everything;
+    /// refuses batches with more than `max_ciphertexts` ciphertexts.
+    pub fn from_bytes(bytes: &[u8], params: &HeParameters, max_ciphertexts: usize) -> Result<Self> {
+        let body = read_header(bytes, params, Kind::CiphertextBatch)?;
+        let mut r = Reader { bytes: body };
+        let samples = r.u32()? as usize;
+        let count = r.u32()? as usize;
+        let level = r.u8()? as usize;
+        r.take(3)?;
+        let n = params.degree();
+        if samples == 0 || samples > n {
+            return Err(HeError::Malformed(format!(
+                "batch announces {samples} samples; 1..={n} allowed"
+            )));
+        }
+        if count == 0 || count > max_ciphertexts {
+            return Err(HeError::Malformed(format!(
+                "batch announces {count} ciphertexts; 1..={max_ciphertexts} allowed"
+            )));
+        }
+        if level > params.max_level() {
+            return Err(HeError::Malformed(format!(
+                "level {level} exceeds the deepest level {}",
+                params.max_level()
+            )));
+        }
+        let ctx = params.bfv().context_at_level(level)?.clone();
+        let moduli: Vec<u64> = ctx.moduli().to_vec();
+        let part_len: usize = moduli.iter().map(|q| packed_len(n, bit_length(*q))).sum();
+        // Slice out every ciphertext first (cheap, sequential), then decode in parallel.
+        let mut raw: Vec<(Option<[u8; SEED_LEN]>, &[u8])> = Vec::with_capacity(count);
+        let mut all_seeded = true;
+        for i in 0..count {
+            let tag = r.u8()?;
+            let seed = match tag {
+                0 => None,
+                1 => {
+                    let mut s = [0u8; SEED_LEN];
+                    s.copy_from_slice(r.take(SEED_LEN)?);
+                    Some(s)
+                }
+                other => {
+                    return Err(HeError::Malformed(format!(
+                        "ciphertext {i} has unknown tag {other}"
+                    )))
+                }
+            };
+            if seed.is_some() && level != 0 {
+                return Err(HeError::Malformed(
+                    "seeded ciphertexts exist only at the fresh level".into(),
+                ));
+            }
+            all_seeded &= seed.is_some();
+            let stored = if seed.is_some() { 1 } else { 2 };
+            raw.push((seed, r.take(stored * part_len)?));
+        }
+        if !r.bytes.is_empty() {
+            return Err(HeError::Malformed(format!(
+                "{} trailing bytes after the last ciphertext",
+                r.bytes.len()
+            )));
+        }
+        let ciphertexts = raw
+            .into_par_iter()
+            .map(|(seed, data)| {
+                let mut polys = Vec::with_capacity(2);
+                let stored = if seed.is_some() { 1 } else { 2 };
+                let mut off = 0;
+                for _ in 0..stored {
+                    let mut a = Array2::<u64>::zeros((moduli.len(), n));
+                    for (m, q) in moduli.iter().enumerate() {
+                        let len = packed_len(n, bit_length(*q));
+                        let values = unpack_checked(&data[off..off + len], bit_length(*q), n, *q)?;
+                        off += len;
+                        for (dst, v) in a.row_mut(m).iter_mut().zip(values) {
+                            *dst = v;
+                        }
+                    }
+                    polys.push(Poly::try_convert_from(a, &ctx, true, Representation::Ntt)?);
+                }
+                if let Some(seed) = seed {
+                    let mut c1 = Poly::random_from_seed(&ctx, Representation::Ntt, seed);
+                    // SAFETY: c1 is public randomness; variable-time arithmetic
+                    // on it leaks nothing (fhe.rs does the same on decode).
+                    unsafe { c1.allow_variable_time_computations() };
+                    polys.push(c1);
+                }
+                Ok(Ciphertext::new(polys, params.bfv())?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut batch = EncryptedBatch::new(params, ciphertexts, samples, level);
+        batch.seeded = all_seeded;
+        Ok(batch)
+    }
+}
+
+/// Mirror of fhe-math's (private) polynomial protobuf message, used to
+/// validate evaluation keys before fhe.rs parses them.
+#[derive(Clone, PartialEq, Message)]
+struct RqMirror {
+    #[prost(int32, tag = "1")]
+    representation: i32,
+    #[prost(uint32, tag = "2")]
+    degree: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    coefficients: Vec<u8>,
+    #[prost(bool, tag = "4")]
+    allow_variable_time: bool,
+}
+
+/// fhe-math's protobuf value for the NTT-Shoup representation of key polynomials.
+const REPRESENTATION_NTT_SHOUP: i32 = 3;
+
+impl EvaluationKeys {
+    /// Serializes the evaluation keys (header + body).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let body = self.relin.to_bytes();
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        write_header(&mut out, &self.params, Kind::EvaluationKeys, body.len());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Parses evaluation keys serialized under `params`, validating their
+    /// structure and every coefficient before handing them to fhe.rs.
+    pub fn from_bytes(bytes: &[u8], params: &HeParameters) -> Result<Self> {
+        let body = read_header(bytes, params, Kind::EvaluationKeys)?;
+        let proto = fhe::proto::bfv::RelinearizationKey::decode(body)
+            .map_err(|_| HeError::Malformed("evaluation keys do not decode".into()))?;
+        let ksk = proto
+            .ksk
+            .as_ref()
+            .ok_or_else(|| HeError::Malformed("evaluation keys hold no key".into()))?;
+        if ksk.ciphertext_level != 0 || ksk.ksk_level != 0 || ksk.log_base != 0 {
+            return Err(HeError::Malformed(
+                "relinearization key for an unsupported level or decomposition".into(),
+            ));
+        }
+        let l = params.moduli().len();
+        let seeded = match (ksk.c1.len(), ksk.seed.len()) {
+            (0, SEED_LEN) => true,
+            (c, 0) if c == l => false,
+            _ => return Err(HeError::Malformed("relinearization key has a bad shape".into())),
+        };
+        if ksk.c0.len() != l {
+            return Err(HeError::Malformed(format!(
+                "relinearization key has {} components, expected {l}",
+                ksk.c0.len()
+            )));
+        }
+        let n = params.degree();
+        let polys = ksk.c0.iter().chain(if seeded { [].iter() } else { ksk.c1.iter() });
+        for p in polys {
+            let rq = RqMirror::decode(p.as_slice())
+                .map_err(|_| HeError::Malformed("key polynomial does not decode".into()))?;
+            if rq.degree as usize != n || rq.representation != REPRESENTATION_NTT_SHOUP {
+                return Err(HeError::Malformed(
+                    "key polynomial has a foreign degree or representation".into(),
+                ));
+            }
+            let expected: usize = params
+                .moduli()
+                .iter()
+                .map(|q| packed_len(n, bit_length(*q)))
+                .sum();
+            if rq.coefficients.len() != expected {
+                return Err(HeError::Malformed("key polynomial has the wrong size".into()));
+            }
+            let mut off = 0;
+            for q in params.moduli() {
+                let len = packed_len(n, bit_length(*q));
+                unpack_checked(&rq.coefficients[off..off + len], bit_length(*q), n, *q)?;
+                off += len;
+            }
+        }
+        let relin = RelinearizationKey::from_bytes(body, params.bfv())?;
+        Ok(EvaluationKeys {
+            params: params.clone(),
+            relin,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn packing_round_trips(bits in 10u32..=62, values in proptest::collection::vec(any::<u64>(), 0..40)) {
+            let modulus = 1u64 << bits;
+            let values: Vec<u64> = values.into_iter().map(|v| v % modulus).collect();
+            let mut out = Vec::new();
+            pack_into(&values, bits, &mut out);
+            prop_assert_eq!(out.len(), packed_len(values.len(), bits));
+            let back = unpack_checked(&out, bits, values.len(), modulus).unwrap();
+            prop_assert_eq!(back, values);
+        }
+    }
+
+    #[test]
+    fn out_of_range_coefficients_are_refused() {
+        let mut out = Vec::new();
+        pack_into(&[5, 17], 5, &mut out);
+        assert!(unpack_checked(&out, 5, 2, 17).is_err());
+        assert!(unpack_checked(&out, 5, 2, 18).is_ok());
+        assert!(unpack_checked(&out[..1], 5, 2, 18).is_err());
+    }
+}
