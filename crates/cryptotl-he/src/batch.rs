@@ -20,8 +20,9 @@ pub struct EncryptedBatch {
     pub(crate) ciphertexts: Vec<Ciphertext>,
     pub(crate) samples: usize,
     pub(crate) level: usize,
-    /// Fresh secret-key encryptions whose second part can be sent as a seed.
-    pub(crate) seeded: bool,
+    /// For fresh secret-key encryptions: the seed of each ciphertext's
+    /// second part, so that it can be sent as 32 bytes instead of a polynomial.
+    pub(crate) seeds: Option<Vec<[u8; 32]>>,
 }
 
 impl EncryptedBatch {
@@ -38,7 +39,7 @@ impl EncryptedBatch {
             ciphertexts,
             samples,
             level,
-            seeded: false,
+            seeds: None,
         }
     }
 
@@ -109,11 +110,16 @@ impl ClientKeys {
                 }
                 let pt = Plaintext::try_encode(&slots, Encoding::simd(), params.bfv())?;
                 let mut rng = rand::rng();
-                Ok(self.secret().try_encrypt(&pt, &mut rng)?)
+                let ct = self.secret().try_encrypt(&pt, &mut rng)?;
+                let seed = fhe::proto::bfv::Ciphertext::from(&ct).seed;
+                let seed: Option<[u8; 32]> = seed.as_slice().try_into().ok();
+                Ok((ct, seed))
             })
             .collect::<Result<Vec<_>>>()?;
+        let seeds: Option<Vec<[u8; 32]>> = ciphertexts.iter().map(|(_, s)| *s).collect();
+        let ciphertexts = ciphertexts.into_iter().map(|(c, _)| c).collect();
         let mut batch = EncryptedBatch::new(params, ciphertexts, samples.len(), 0);
-        batch.seeded = true;
+        batch.seeds = seeds;
         Ok(batch)
     }
 

@@ -121,7 +121,7 @@ impl Evaluator {
             )));
         }
         let mut out = input.clone();
-        out.seeded = false;
+        out.seeds = None;
         self.add_constants_in_place(&mut out.ciphertexts, constants, input.level)?;
         Ok(out)
     }

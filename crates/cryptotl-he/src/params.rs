@@ -253,8 +253,9 @@ impl HeParameters {
 
     /// Parameters for a preset with a plaintext modulus of exactly `t_bits`
     /// bits (the largest such prime `≡ 1 mod 2N`) and ciphertext moduli that
-    /// use the whole 128-bit-secure modulus budget, with as few moduli as
-    /// possible (fewer moduli make the linear layers cheaper).
+    /// use the whole 128-bit-secure modulus budget: two moduli of
+    /// `t_bits + 1` bits first (what results are switched down to before they
+    /// leave the server), then as few moduli as possible for the rest.
     ///
     /// ```
     /// use cryptotl_he::{HeParameters, Preset};
@@ -270,20 +271,23 @@ impl HeParameters {
                 "plaintext modulus of {t_bits} bits requested; supported: 12..={MAX_PLAINTEXT_BITS}"
             )));
         }
-        // Fewest moduli that use the whole budget, each larger than t.
-        let mut count = budget.div_ceil(MAX_MODULUS_BITS);
-        if budget / count <= t_bits {
-            count = budget / (t_bits + 1);
-        }
-        if count < 2 {
+        // The two moduli kept by modulus switching before results leave the
+        // server are as small as allowed (just above t): responses shrink.
+        // The rest of the budget goes to as few moduli as possible (fewer
+        // moduli make the linear layers cheaper).
+        let small = t_bits + 1;
+        if budget < 2 * small + 10 {
             return Err(HeError::NoParameters(format!(
-                "a {t_bits}-bit plaintext modulus leaves room for fewer than two larger \
-                 ciphertext moduli within {budget} bits at {preset}"
+                "a {t_bits}-bit plaintext modulus leaves no room for ciphertext moduli \
+                 within {budget} bits at {preset}"
             )));
         }
-        let sizes: Vec<u32> = (0..count)
-            .map(|i| (budget / count + u32::from(i >= count - budget % count)).min(MAX_MODULUS_BITS))
-            .collect();
+        let rest = budget - 2 * small;
+        let count = rest.div_ceil(MAX_MODULUS_BITS);
+        let mut sizes = vec![small, small];
+        sizes.extend(
+            (0..count).map(|i| rest / count + u32::from(i >= count - rest % count)),
+        );
         Self::with_moduli_sizes(preset, t_bits, &sizes)
     }
 

@@ -202,13 +202,9 @@ impl EncryptedBatch {
         let encoded: Vec<Vec<u8>> = self
             .ciphertexts
             .par_iter()
-            .map(|ct| {
-                let seed = if self.seeded {
-                    Some(fhe::proto::bfv::Ciphertext::from(ct).seed)
-                        .filter(|s| s.len() == SEED_LEN)
-                } else {
-                    None
-                };
+            .enumerate()
+            .map(|(i, ct)| {
+                let seed = self.seeds.as_ref().map(|s| s[i]);
                 let stored = if seed.is_some() { 1 } else { 2 };
                 let mut out = Vec::with_capacity(1 + SEED_LEN + stored * part_len);
                 match &seed {
@@ -271,7 +267,6 @@ impl EncryptedBatch {
         let part_len: usize = moduli.iter().map(|q| packed_len(n, bit_length(*q))).sum();
         // Slice out every ciphertext first (cheap, sequential), then decode in parallel.
         let mut raw: Vec<(Option<[u8; SEED_LEN]>, &[u8])> = Vec::with_capacity(count);
-        let mut all_seeded = true;
         for i in 0..count {
             let tag = r.u8()?;
             let seed = match tag {
@@ -292,7 +287,6 @@ impl EncryptedBatch {
                     "seeded ciphertexts exist only at the fresh level".into(),
                 ));
             }
-            all_seeded &= seed.is_some();
             let stored = if seed.is_some() { 1 } else { 2 };
             raw.push((seed, r.take(stored * part_len)?));
         }
@@ -302,6 +296,7 @@ impl EncryptedBatch {
                 r.bytes.len()
             )));
         }
+        let seeds: Option<Vec<[u8; SEED_LEN]>> = raw.iter().map(|(s, _)| *s).collect();
         let ciphertexts = raw
             .into_par_iter()
             .map(|(seed, data)| {
@@ -331,7 +326,7 @@ impl EncryptedBatch {
             })
             .collect::<Result<Vec<_>>>()?;
         let mut batch = EncryptedBatch::new(params, ciphertexts, samples, level);
-        batch.seeded = all_seeded;
+        batch.seeds = seeds;
         Ok(batch)
     }
 }
