@@ -291,6 +291,15 @@ impl HeParameters {
         Self::with_moduli_sizes(preset, t_bits, &sizes)
     }
 
+    /// The largest plaintext modulus size [`HeParameters::for_plaintext_bits`]
+    /// supports at a preset (53 bits at N = 8192).
+    pub fn max_plaintext_bits(preset: Preset) -> u32 {
+        (12..=MAX_PLAINTEXT_BITS)
+            .rev()
+            .find(|b| Self::for_plaintext_bits(preset, *b).is_ok())
+            .unwrap_or(0)
+    }
+
     /// Parameters for a preset with a `t_bits`-bit plaintext modulus and
     /// ciphertext moduli of the given bit sizes (first is kept longest by
     /// modulus switching). Fails with [`HeError::Insecure`] if the sizes add
@@ -467,6 +476,14 @@ mod tests {
             }
             other => panic!("expected Insecure, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn largest_plaintext_modulus_per_preset() {
+        assert_eq!(HeParameters::max_plaintext_bits(Preset::N8192), 53);
+        let big = HeParameters::max_plaintext_bits(Preset::N16384);
+        assert!(big > 53, "{big}");
+        assert!(HeParameters::for_plaintext_bits(Preset::N8192, 54).is_err());
     }
 
     #[test]

@@ -1,0 +1,216 @@
+//! The encrypted evaluator: a [`QuantizedGraph`] run on BFV ciphertexts with
+//! `cryptotl-he`, bit-exact against [`QuantizedGraph::evaluate_integer`].
+//!
+//! Samples are packed one per slot ([`cryptotl_he::batch`]), so every layer
+//! acts on a whole batch at once:
+//!
+//! - a dense layer is [`Evaluator::weighted_sums`] with the integer weights
+//!   and a plaintext bias,
+//! - an activation is [`Evaluator::polynomials`] with each neuron's integer
+//!   coefficients (one ciphertext multiplication for a quadratic),
+//! - finally the features are switched down to [`HePlan::output_level`] so
+//!   that responses are small.
+//!
+//! [`plan`] chooses the parameters for a graph: the plaintext modulus from the
+//! interval bound analysis (so evaluation can never wrap around) and the
+//! output level from a calibration run with a throwaway key.
+
+use cryptotl_he::{ClientKeys, EncryptedBatch, EvaluationKeys, Evaluator, HeParameters, Preset};
+use cryptotl_quant::{InputQuantizer, IntegerLayer, WeightQuantization};
+
+use crate::error::{GraphError, Result};
+use crate::graph::Graph;
+use crate::model_file::HePlan;
+use crate::quantize::QuantizedGraph;
+
+/// Noise budget (bits) the output must keep after modulus switching, as
+/// measured at planning time. Noise after switching is dominated by a
+/// rounding term that does not depend on the data; 16 bits leave a margin of
+/// a factor 65 536 on top of the measured noise.
+pub const MIN_OUTPUT_BUDGET_BITS: u32 = 16;
+
+/// Smallest plaintext modulus size a plan uses (tiny networks get this).
+const MIN_PLAINTEXT_BITS: u32 = 20;
+
+/// Runs a quantized graph on encrypted batches. Holds no secret.
+#[derive(Debug, Clone)]
+pub struct EncryptedEvaluator {
+    graph: QuantizedGraph,
+    evaluator: Evaluator,
+    output_level: usize,
+}
+
+impl EncryptedEvaluator {
+    /// Prepares encrypted evaluation of `graph` with the client's evaluation
+    /// keys, switching outputs down to `output_level`.
+    ///
+    /// # Errors
+    /// Refuses a plaintext modulus too small for the graph's bound analysis
+    /// (the error names the first layer that could wrap around), graphs that
+    /// need more than one ciphertext multiplication or a square after the
+    /// first layer's level, and an output level beyond the parameters.
+    pub fn new(graph: &QuantizedGraph, keys: EvaluationKeys, output_level: usize) -> Result<Self> {
+        graph.validate()?;
+        let params = keys.params().clone();
+        graph.check_plaintext_modulus(params.plaintext_modulus())?;
+        let depth = graph.multiplicative_depth();
+        if depth > 1 {
+            return Err(GraphError::InvalidGraph(format!(
+                "the graph needs {depth} ciphertext multiplications; encrypted evaluation \
+                 supports one (fuse linear layers and use a single quadratic activation)"
+            )));
+        }
+        if output_level > params.max_level() {
+            return Err(GraphError::InvalidInput(format!(
+                "output level {output_level} exceeds the parameters' deepest level {}",
+                params.max_level()
+            )));
+        }
+        Ok(Self {
+            graph: graph.clone(),
+            evaluator: Evaluator::with_keys(keys),
+            output_level,
+        })
+    }
+
+    /// Prepares encrypted evaluation following a stored [`HePlan`]; the keys
+    /// must belong to the plan's parameters.
+    pub fn from_plan(graph: &QuantizedGraph, plan: &HePlan, keys: EvaluationKeys) -> Result<Self> {
+        if keys.params().spec() != &plan.params {
+            return Err(GraphError::InvalidInput(
+                "the evaluation keys were made for other HE parameters than the model's plan"
+                    .into(),
+            ));
+        }
+        Self::new(graph, keys, plan.output_level)
+    }
+
+    /// The parameters in use.
+    pub fn params(&self) -> &HeParameters {
+        self.evaluator.params()
+    }
+
+    /// The graph being evaluated.
+    pub fn graph(&self) -> &QuantizedGraph {
+        &self.graph
+    }
+
+    /// Evaluates the graph on a fresh batch of encrypted quantized inputs and
+    /// returns the encrypted integer outputs at the output level.
+    pub fn evaluate(&self, batch: &EncryptedBatch) -> Result<EncryptedBatch> {
+        let mut x = self.evaluate_unswitched(batch)?;
+        if x.level() != self.output_level {
+            x = self.evaluator.switch_to_level(&x, self.output_level)?;
+        }
+        Ok(x)
+    }
+
+    /// Evaluates the layers without the final modulus switch (for noise
+    /// calibration).
+    fn evaluate_unswitched(&self, batch: &EncryptedBatch) -> Result<EncryptedBatch> {
+        if batch.features() != self.graph.input_dim() {
+            return Err(GraphError::InvalidInput(format!(
+                "the batch holds {} features per sample, the model expects {}",
+                batch.features(),
+                self.graph.input_dim()
+            )));
+        }
+        if batch.level() != 0 {
+            return Err(GraphError::InvalidInput(
+                "inputs must be fresh ciphertexts (level 0)".into(),
+            ));
+        }
+        let mut x = batch.clone();
+        for layer in &self.graph.layers {
+            x = match &layer.layer {
+                IntegerLayer::Linear(l) => {
+                    self.evaluator
+                        .weighted_sums(&x, &l.weights, l.rows, Some(&l.bias))?
+                }
+                IntegerLayer::Polynomial(p) => self.evaluator.polynomials(&x, &p.coefficients)?,
+            };
+        }
+        Ok(x)
+    }
+}
+
+/// Chooses HE parameters and the output level for `graph` at a preset.
+///
+/// 1. The interval bound analysis gives the largest `|value|` at any layer;
+///    the plaintext modulus gets enough bits that no value can wrap around.
+/// 2. [`HeParameters::for_plaintext_bits`] picks 128-bit-secure moduli.
+/// 3. A calibration run with a throwaway key encrypts inputs at the extremes
+///    of the input range, evaluates the graph and measures the noise budget
+///    at every level; the output level is the deepest (smallest responses)
+///    that keeps [`MIN_OUTPUT_BUDGET_BITS`].
+///
+/// # Errors
+/// If the graph's values need more than 61 bits, or if no level keeps the
+/// required budget (the network is too deep or too wide for the preset).
+pub fn plan(graph: &QuantizedGraph, preset: Preset) -> Result<HePlan> {
+    let bits = graph.bounds()?.required_plaintext_bits().max(MIN_PLAINTEXT_BITS);
+    let params = HeParameters::for_plaintext_bits(preset, bits)?;
+    let client = ClientKeys::generate(&params);
+    let evaluator = EncryptedEvaluator::new(graph, client.evaluation_keys()?, 0)?;
+    let d = graph.input_dim();
+    let hi = graph.input.max_level();
+    // Extreme inputs: all-minimum, all-maximum and alternating.
+    let samples: Vec<Vec<i64>> = vec![
+        vec![0; d],
+        vec![hi; d],
+        (0..d).map(|j| if j % 2 == 0 { hi } else { 0 }).collect(),
+    ];
+    let enc = client.encrypt_batch(&samples)?;
+    let out = evaluator.evaluate_unswitched(&enc)?;
+    if client.noise_budget(&out)? < MIN_OUTPUT_BUDGET_BITS {
+        return Err(GraphError::InvalidGraph(format!(
+            "the network exhausts the noise budget at {preset} (t of {bits} bits); \
+             use the larger preset or smaller bit widths"
+        )));
+    }
+    let mut output_level = 0;
+    for level in 1..=params.max_level() {
+        let switched = evaluator.evaluator.switch_to_level(&out, level)?;
+        if client.noise_budget(&switched)? < MIN_OUTPUT_BUDGET_BITS {
+            break;
+        }
+        output_level = level;
+    }
+    Ok(HePlan {
+        params: params.spec().clone(),
+        output_level,
+    })
+}
+
+/// Quantizes `graph` (fusing it first) with the widest bit widths whose bound
+/// analysis fits the largest plaintext modulus of `preset`: input bits `b_x`
+/// and weight bits `b_w` in `2..=8` (weights per output channel), preferring
+/// the largest `b_x + b_w`, then the larger `b_w`. The input quantizer is
+/// fitted on `training_inputs`. Returns the graph and `(b_x, b_w)`.
+///
+/// # Errors
+/// If even 2-bit inputs and weights need too large a plaintext modulus, or if
+/// fitting or quantization fails.
+pub fn widest_quantization(
+    graph: &Graph,
+    training_inputs: &[Vec<f32>],
+    preset: Preset,
+) -> Result<(QuantizedGraph, u32, u32)> {
+    let fused = graph.fused()?;
+    let max_bits = HeParameters::max_plaintext_bits(preset);
+    let mut candidates: Vec<(u32, u32)> = (2..=8u32)
+        .flat_map(|bx| (2..=8u32).map(move |bw| (bx, bw)))
+        .collect();
+    candidates.sort_by_key(|&(bx, bw)| std::cmp::Reverse((bx + bw, bw)));
+    for (bx, bw) in candidates {
+        let input = InputQuantizer::fit(training_inputs, bx)?;
+        let scheme = WeightQuantization::per_output_channel(bw)?;
+        let q = QuantizedGraph::from_fused(&fused, input, &scheme)?;
+        if q.bounds()?.required_plaintext_bits() <= max_bits {
+            return Ok((q, bx, bw));
+        }
+    }
+    Err(GraphError::InvalidGraph(format!(
+        "even 2-bit inputs and weights need a plaintext modulus above {max_bits} bits at {preset}"
+    )))
+}
