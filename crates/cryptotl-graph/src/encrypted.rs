@@ -29,6 +29,9 @@ use crate::quantize::QuantizedGraph;
 /// a factor 65 536 on top of the measured noise.
 pub const MIN_OUTPUT_BUDGET_BITS: u32 = 16;
 
+/// Output ciphertexts whose noise is measured during calibration.
+const CALIBRATION_ROWS: usize = 8;
+
 /// Smallest plaintext modulus size a plan uses (tiny networks get this).
 const MIN_PLAINTEXT_BITS: u32 = 20;
 
@@ -162,6 +165,22 @@ pub fn plan(graph: &QuantizedGraph, preset: Preset) -> Result<HePlan> {
     ];
     let enc = client.encrypt_batch(&samples)?;
     let out = evaluator.evaluate_unswitched(&enc)?;
+    // Noise grows with a linear layer's row L1 norm: measuring the outputs
+    // of the largest rows covers the worst case and keeps calibration fast.
+    let out = match graph.layers.last().map(|l| &l.layer) {
+        Some(IntegerLayer::Linear(l)) => {
+            let mut rows: Vec<(u64, usize)> = (0..l.rows)
+                .map(|i| {
+                    let row = &l.weights[i * l.cols..(i + 1) * l.cols];
+                    (row.iter().map(|w| w.unsigned_abs()).sum::<u64>(), i)
+                })
+                .collect();
+            rows.sort_unstable_by(|a, b| b.cmp(a));
+            let worst: Vec<usize> = rows.iter().take(CALIBRATION_ROWS).map(|r| r.1).collect();
+            out.select(&worst)?
+        }
+        _ => out,
+    };
     if client.noise_budget(&out)? < MIN_OUTPUT_BUDGET_BITS {
         return Err(GraphError::InvalidGraph(format!(
             "the network exhausts the noise budget at {preset} (t of {bits} bits); \
@@ -182,11 +201,13 @@ pub fn plan(graph: &QuantizedGraph, preset: Preset) -> Result<HePlan> {
     })
 }
 
-/// Quantizes `graph` (fusing it first) with the widest bit widths whose bound
-/// analysis fits the largest plaintext modulus of `preset`: input bits `b_x`
-/// and weight bits `b_w` in `2..=8` (weights per output channel), preferring
-/// the largest `b_x + b_w`, then the larger `b_w`. The input quantizer is
-/// fitted on `training_inputs`. Returns the graph and `(b_x, b_w)`.
+/// Quantizes `graph` (fusing it first) with the bit widths the bound
+/// analysis allows at `preset` that minimize the stated float-vs-quantized
+/// error bound: input bits `b_x` and weight bits `b_w` in `2..=8` (weights
+/// per output channel) whose required plaintext modulus fits the preset's
+/// largest, and among those the smallest worst-case output error over the
+/// fitted input range. The input quantizer is fitted on `training_inputs`.
+/// Returns the graph and `(b_x, b_w)`.
 ///
 /// # Errors
 /// If even 2-bit inputs and weights need too large a plaintext modulus, or if
@@ -198,19 +219,25 @@ pub fn widest_quantization(
 ) -> Result<(QuantizedGraph, u32, u32)> {
     let fused = graph.fused()?;
     let max_bits = HeParameters::max_plaintext_bits(preset);
-    let mut candidates: Vec<(u32, u32)> = (2..=8u32)
-        .flat_map(|bx| (2..=8u32).map(move |bw| (bx, bw)))
-        .collect();
-    candidates.sort_by_key(|&(bx, bw)| std::cmp::Reverse((bx + bw, bw)));
-    for (bx, bw) in candidates {
+    let mut best: Option<(f64, QuantizedGraph, u32, u32)> = None;
+    for bx in 2..=8u32 {
         let input = InputQuantizer::fit(training_inputs, bx)?;
-        let scheme = WeightQuantization::per_output_channel(bw)?;
-        let q = QuantizedGraph::from_fused(&fused, input, &scheme)?;
-        if q.bounds()?.required_plaintext_bits() <= max_bits {
-            return Ok((q, bx, bw));
+        for bw in 2..=8u32 {
+            let scheme = WeightQuantization::per_output_channel(bw)?;
+            let q = QuantizedGraph::from_fused(&fused, input.clone(), &scheme)?;
+            if q.bounds()?.required_plaintext_bits() > max_bits {
+                // Wider weights only need more bits.
+                break;
+            }
+            let err = q.error_bound_fitted(&fused)?.max_output_error();
+            if best.as_ref().is_none_or(|(e, ..)| err < *e) {
+                best = Some((err, q, bx, bw));
+            }
         }
     }
-    Err(GraphError::InvalidGraph(format!(
-        "even 2-bit inputs and weights need a plaintext modulus above {max_bits} bits at {preset}"
-    )))
+    best.map(|(_, q, bx, bw)| (q, bx, bw)).ok_or_else(|| {
+        GraphError::InvalidGraph(format!(
+            "even 2-bit inputs and weights need a plaintext modulus above {max_bits} bits at {preset}"
+        ))
+    })
 }

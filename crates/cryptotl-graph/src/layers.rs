@@ -469,7 +469,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn conv(in_c: usize, out_c: usize, k: usize, weights: Vec<f32>, bias: Option<Vec<f32>>) -> Layer {
+    fn conv(
+        in_c: usize,
+        out_c: usize,
+        k: usize,
+        weights: Vec<f32>,
+        bias: Option<Vec<f32>>,
+    ) -> Layer {
         Layer::Conv1d(Conv1d::new(in_c, out_c, k, weights, bias).expect("valid conv"))
     }
 
@@ -533,22 +539,23 @@ mod tests {
     }
 
     fn affine_layer() -> impl Strategy<Value = (Layer, Shape)> {
-        let conv = (1usize..3, 1usize..3, 0usize..3, 1usize..6).prop_flat_map(|(ic, oc, kh, len)| {
-            let k = 2 * kh + 1;
-            (
-                proptest::collection::vec(-2.0f32..2.0, ic * oc * k),
-                Just((ic, oc, k, len)),
-            )
-                .prop_map(|(w, (ic, oc, k, len))| {
-                    (
-                        conv(ic, oc, k, w, None),
-                        Shape {
-                            channels: ic,
-                            length: len,
-                        },
-                    )
-                })
-        });
+        let conv =
+            (1usize..3, 1usize..3, 0usize..3, 1usize..6).prop_flat_map(|(ic, oc, kh, len)| {
+                let k = 2 * kh + 1;
+                (
+                    proptest::collection::vec(-2.0f32..2.0, ic * oc * k),
+                    Just((ic, oc, k, len)),
+                )
+                    .prop_map(|(w, (ic, oc, k, len))| {
+                        (
+                            conv(ic, oc, k, w, None),
+                            Shape {
+                                channels: ic,
+                                length: len,
+                            },
+                        )
+                    })
+            });
         let dense = (1usize..5, 1usize..5).prop_flat_map(|(i, o)| {
             proptest::collection::vec(-2.0f32..2.0, i * o).prop_map(move |w| {
                 (

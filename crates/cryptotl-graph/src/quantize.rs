@@ -105,6 +105,7 @@ impl QuantizedGraph {
             ));
         }
         input.validate()?;
+        scheme.validate()?;
         if input.dim() != graph.input_dim {
             return Err(GraphError::InvalidInput(format!(
                 "input quantizer has {} features, the graph's input dimension is {}",

@@ -63,7 +63,7 @@ fn invalid_graph_is_not_fused() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
 
     /// Fused and unfused graphs agree in f32 within 1e-4 relative to the
     /// output (or, for outputs that cancel to almost nothing, to 1% of the

@@ -73,8 +73,11 @@ fn wrong_shapes_are_refused_with_the_layer_index() {
     let e = Graph::new(5, vec![Layer::Flatten, conv(2, 1, 3)]).expect_err("channels");
     assert_eq!(invalid_layer_index(e), 1);
     // Pooling window longer than the input.
-    let e = Graph::new(3, vec![dense(3, 2), Layer::AvgPool1d(AvgPool1d { window: 3 })])
-        .expect_err("window");
+    let e = Graph::new(
+        3,
+        vec![dense(3, 2), Layer::AvgPool1d(AvgPool1d { window: 3 })],
+    )
+    .expect_err("window");
     assert_eq!(invalid_layer_index(e), 1);
     // Malformed layer built by hand (public fields): even kernel.
     let bad = Layer::Conv1d(Conv1d {

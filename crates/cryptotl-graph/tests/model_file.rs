@@ -21,7 +21,7 @@ fn plan() -> HePlan {
         params: ParameterSpec {
             degree: 8192,
             plaintext_modulus: 1_152_921_504_606_748_673,
-            moduli: vec![0x3fff_ffff_000_0001, 0x3fff_fffe_f40_0001],
+            moduli: vec![0x3fff_ffff_0000_0001, 0x3fff_fffe_f400_0001],
         },
         output_level: 1,
     }
@@ -144,7 +144,9 @@ fn quantized_model_round_trips_through_a_directory() {
 
 #[test]
 fn manifest_has_the_documented_fields() {
-    let bytes = Model::Quantized(quantized_model(3, 6)).to_bytes().expect("encodes");
+    let bytes = Model::Quantized(quantized_model(3, 6))
+        .to_bytes()
+        .expect("encodes");
     let m = manifest_json(&bytes);
     assert_eq!(m["format"], "cryptotl-model");
     assert_eq!(m["format_version"], FORMAT_VERSION);
@@ -175,7 +177,10 @@ fn manifest_has_the_documented_fields() {
         .iter()
         .map(|l| l["kind"].as_str().expect("kind"))
         .collect();
-    assert_eq!(kinds, ["conv1d", "dense", "activation", "avgpool1d", "dense"]);
+    assert_eq!(
+        kinds,
+        ["conv1d", "dense", "activation", "avgpool1d", "dense"]
+    );
     assert_eq!(f["layers"][0]["weight"]["shape"], json!([1, 1, 9]));
     assert_eq!(f["layers"][0]["bias"], Value::Null);
 }
@@ -215,9 +220,18 @@ fn garbled_foreign_and_future_manifests_are_refused() {
         serde_json::to_vec(&m).expect("encodes")
     };
     malformed(Model::from_bytes(&edit(&|m| m["unexpected"] = json!(1)), w));
-    malformed(Model::from_bytes(&edit(&|m| m["kind"] = json!("mystery")), w));
-    malformed(Model::from_bytes(&edit(&|m| m["layers"][3]["kind"] = json!("maxpool")), w));
-    malformed(Model::from_bytes(&edit(&|m| m["layers"][0]["kernel"] = json!(-1)), w));
+    malformed(Model::from_bytes(
+        &edit(&|m| m["kind"] = json!("mystery")),
+        w,
+    ));
+    malformed(Model::from_bytes(
+        &edit(&|m| m["layers"][3]["kind"] = json!("maxpool")),
+        w,
+    ));
+    malformed(Model::from_bytes(
+        &edit(&|m| m["layers"][0]["kernel"] = json!(-1)),
+        w,
+    ));
     let msg = malformed(Model::from_bytes(
         &edit(&|m| m["weights"]["file"] = json!("../../etc/passwd")),
         w,
@@ -248,7 +262,10 @@ fn garbled_foreign_and_future_manifests_are_refused() {
     // Input quantizer of the wrong dimension / not an f32.
     malformed(Model::from_bytes(
         &edit(&|m| {
-            m["input_quantizer"]["min"].as_array_mut().expect("array").pop();
+            m["input_quantizer"]["min"]
+                .as_array_mut()
+                .expect("array")
+                .pop();
         }),
         w,
     ));
@@ -260,14 +277,19 @@ fn garbled_foreign_and_future_manifests_are_refused() {
 
 #[test]
 fn garbled_quantized_manifests_are_refused() {
-    let bytes = Model::Quantized(quantized_model(5, 6)).to_bytes().expect("encodes");
+    let bytes = Model::Quantized(quantized_model(5, 6))
+        .to_bytes()
+        .expect("encodes");
     let w = &bytes.weights;
     let edit = |f: &dyn Fn(&mut Value)| {
         let mut m = manifest_json(&bytes);
         f(&mut m);
         serde_json::to_vec(&m).expect("encodes")
     };
-    malformed(Model::from_bytes(&edit(&|m| m["input_quantizer"] = Value::Null), w));
+    malformed(Model::from_bytes(
+        &edit(&|m| m["input_quantizer"] = Value::Null),
+        w,
+    ));
     // The scale chain is broken.
     malformed(Model::from_bytes(
         &edit(&|m| m["layers"][0]["output_scale"]["scale"][0] = json!(123.0)),
@@ -278,7 +300,10 @@ fn garbled_quantized_manifests_are_refused() {
         &edit(&|m| m["layers"][2]["output_scale"]["scale"][0] = json!(-1.0)),
         w,
     ));
-    malformed(Model::from_bytes(&edit(&|m| m["layers"][0]["scheme"]["bits"] = json!(40)), w));
+    malformed(Model::from_bytes(
+        &edit(&|m| m["layers"][0]["scheme"]["bits"] = json!(40)),
+        w,
+    ));
     // A float layer in a quantized model.
     malformed(Model::from_bytes(
         &edit(&|m| m["layers"][1] = json!({"kind": "flatten"})),
@@ -363,10 +388,16 @@ fn truncated_garbled_and_inconsistent_weights_are_refused() {
 #[test]
 fn missing_files_give_io_errors() {
     let dir = common::TempDir::new("missing");
-    assert!(matches!(Model::load(dir.path()), Err(GraphError::Io { .. })));
+    assert!(matches!(
+        Model::load(dir.path()),
+        Err(GraphError::Io { .. })
+    ));
     float_model(7, 4).save(dir.path()).expect("saves");
     std::fs::remove_file(dir.path().join(WEIGHTS_FILE)).expect("removes");
-    assert!(matches!(Model::load(dir.path()), Err(GraphError::Io { .. })));
+    assert!(matches!(
+        Model::load(dir.path()),
+        Err(GraphError::Io { .. })
+    ));
 }
 
 #[test]
@@ -382,7 +413,7 @@ fn invalid_models_are_not_saved() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(48))]
 
     /// Random float graphs (every layer kind) round trip bit for bit.
     #[test]

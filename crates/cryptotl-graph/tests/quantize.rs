@@ -57,8 +57,8 @@ fn sample_in(rng: &mut ChaCha8Rng, range: &[FloatInterval]) -> Vec<f32> {
 fn quantized_default_architecture_structure() {
     let d = 8;
     let (fused, quantizer) = setup(3, d, 8);
-    let q = QuantizedGraph::from_fused(&fused, quantizer.clone(), &scheme(8, true))
-        .expect("quantizes");
+    let q =
+        QuantizedGraph::from_fused(&fused, quantizer.clone(), &scheme(8, true)).expect("quantizes");
     let names: Vec<_> = q.layers.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["dense0", "activation1", "dense2"]);
     let kinds: Vec<_> = q.layers.iter().map(|l| l.layer.kind()).collect();
@@ -101,15 +101,19 @@ fn unfused_graphs_and_mismatched_quantizers_are_refused() {
         Err(GraphError::InvalidInput(_))
     ));
     assert!(matches!(
-        QuantizedGraph::from_fused(&fused, quantizer.clone(), &WeightQuantization {
-            bits: 1,
-            granularity: cryptotl_quant::Granularity::PerTensor
-        }),
+        QuantizedGraph::from_fused(
+            &fused,
+            quantizer.clone(),
+            &WeightQuantization {
+                bits: 1,
+                granularity: cryptotl_quant::Granularity::PerTensor
+            }
+        ),
         Err(GraphError::Quant(QuantError::InvalidBits { .. }))
     ));
     // An activation directly on the (offset) input cannot be quantized.
-    let act_first = Graph::new(d, vec![Layer::Activation(FloatPolynomial::square())])
-        .expect("valid");
+    let act_first =
+        Graph::new(d, vec![Layer::Activation(FloatPolynomial::square())]).expect("valid");
     assert!(QuantizedGraph::from_fused(&act_first, quantizer.clone(), &scheme(8, true)).is_err());
     // No layers.
     let empty = Graph::new(d, vec![]).expect("valid");
@@ -121,7 +125,10 @@ fn evaluation_errors() {
     let d = 5;
     let (fused, quantizer) = setup(2, d, 4);
     let q = QuantizedGraph::from_fused(&fused, quantizer, &scheme(6, false)).expect("ok");
-    assert!(matches!(q.evaluate(&[0.0; 4]), Err(GraphError::InvalidInput(_))));
+    assert!(matches!(
+        q.evaluate(&[0.0; 4]),
+        Err(GraphError::InvalidInput(_))
+    ));
     assert!(matches!(
         q.evaluate(&[0.0, 0.0, f32::NAN, 0.0, 0.0]),
         Err(GraphError::InvalidInput(_))
@@ -163,7 +170,7 @@ fn plaintext_modulus_check_names_the_first_layer_that_does_not_fit() {
     let report = q.bounds().expect("ok");
     let max = report.max_abs();
     let bits = report.required_plaintext_bits();
-    assert!(bits >= 2 && bits < 64);
+    assert!((2..64).contains(&bits));
     let big = u64::try_from(2 * max + 1).expect("fits u64");
     q.check_plaintext_modulus(big).expect("2 max + 1 suffices");
     let small = u64::try_from(2 * max).expect("fits u64");
@@ -174,7 +181,11 @@ fn plaintext_modulus_check_names_the_first_layer_that_does_not_fit() {
         .name
         .clone();
     match q.check_plaintext_modulus(small) {
-        Err(GraphError::Quant(QuantError::PlaintextModulusTooSmall { layer, bound, modulus })) => {
+        Err(GraphError::Quant(QuantError::PlaintextModulusTooSmall {
+            layer,
+            bound,
+            modulus,
+        })) => {
             assert_eq!(layer, expected);
             assert_eq!(modulus, small);
             assert!(2 * bound >= u128::from(small));
@@ -227,7 +238,7 @@ fn error_bound_needs_the_matching_fused_graph() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(48))]
 
     /// The dequantized integer network stays within the stated error bound of
     /// the float network (the exact f64 reference, and the f32 evaluator with

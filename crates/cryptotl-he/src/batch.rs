@@ -63,6 +63,30 @@ impl EncryptedBatch {
         &self.ciphertexts
     }
 
+    /// A batch holding the ciphertexts at `indices` (features), in that order.
+    pub fn select(&self, indices: &[usize]) -> Result<Self> {
+        let ciphertexts = indices
+            .iter()
+            .map(|&i| {
+                self.ciphertexts.get(i).cloned().ok_or_else(|| {
+                    HeError::InvalidInput(format!(
+                        "feature {i} out of range (the batch has {})",
+                        self.ciphertexts.len()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if ciphertexts.is_empty() {
+            return Err(HeError::InvalidInput("no features selected".into()));
+        }
+        let mut out = Self::new(&self.params, ciphertexts, self.samples, self.level);
+        out.seeds = self
+            .seeds
+            .as_ref()
+            .map(|s| indices.iter().map(|&i| s[i]).collect());
+        Ok(out)
+    }
+
     /// The parameters of the batch.
     pub fn params(&self) -> &HeParameters {
         &self.params

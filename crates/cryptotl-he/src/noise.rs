@@ -5,6 +5,8 @@
 //! where `e` is its current noise. It is a diagnostic for tests, parameter
 //! selection and calibration; the server never sees it.
 
+use rayon::prelude::*;
+
 use crate::batch::EncryptedBatch;
 use crate::error::{HeError, Result};
 use crate::keys::ClientKeys;
@@ -16,15 +18,19 @@ impl ClientKeys {
         self.params().ensure_same(batch.params().bfv(), "the batch")?;
         let log_q = self.params().log_q_at_level(batch.level()) as i64;
         let log_t = self.params().plaintext_bits() as i64;
-        let mut min_budget = i64::MAX;
-        for ct in batch.ciphertexts() {
-            // SAFETY: `measure_noise` is marked unsafe only because its running
-            // time depends on the noise. It runs on the client, which owns both
-            // the key and the ciphertext, and is used for diagnostics only.
-            let noise = unsafe { self.secret().measure_noise(ct) }
-                .map_err(|e| HeError::Fhe(e.to_string()))? as i64;
-            min_budget = min_budget.min(log_q - log_t - 1 - noise);
-        }
-        Ok(min_budget.max(0) as u32)
+        let noise = batch
+            .ciphertexts()
+            .par_iter()
+            .map(|ct| {
+                // SAFETY: `measure_noise` is marked unsafe only because its
+                // running time depends on the noise. It runs on the client,
+                // which owns both the key and the ciphertext, for diagnostics.
+                unsafe { self.secret().measure_noise(ct) }
+                    .map(|n| n as i64)
+                    .map_err(|e| HeError::Fhe(e.to_string()))
+            })
+            .collect::<Result<Vec<i64>>>()?;
+        let worst = noise.into_iter().max().unwrap_or(0);
+        Ok((log_q - log_t - 1 - worst).max(0) as u32)
     }
 }

@@ -29,8 +29,11 @@ pub fn random_polynomial(rng: &mut ChaCha8Rng) -> FloatPolynomial {
             rng.random_range(0.1..1.0) * if rng.random_bool(0.5) { 1.0 } else { -1.0 },
         ])
         .expect("degree 2"),
-        _ => FloatPolynomial::new(vec![rng.random_range(-0.5..0.5), rng.random_range(0.2..1.5)])
-            .expect("degree 1"),
+        _ => FloatPolynomial::new(vec![
+            rng.random_range(-0.5..0.5),
+            rng.random_range(0.2..1.5),
+        ])
+        .expect("degree 1"),
     }
 }
 
@@ -48,9 +51,7 @@ pub fn random_graph(seed: u64, ops: &[u8]) -> Graph {
                 let out = rng.random_range(1..=3);
                 let k = [1, 3, 5][rng.random_range(0..3)];
                 let limit = (3.0 / (shape.channels * k) as f32).sqrt();
-                let bias = rng
-                    .random_bool(0.5)
-                    .then(|| uniform(&mut rng, out, 0.1));
+                let bias = rng.random_bool(0.5).then(|| uniform(&mut rng, out, 0.1));
                 let weights = uniform(&mut rng, out * shape.channels * k, limit);
                 layers.push(Layer::Conv1d(
                     Conv1d::new(shape.channels, out, k, weights, bias).expect("valid conv"),
