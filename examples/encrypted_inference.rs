@@ -131,7 +131,11 @@ fn run(o: Options) -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let client = LowerClient::new(server.card())?;
     let key_bytes = client.evaluation_key_bytes()?;
-    println!("client keys: {:.2?}, evaluation keys {}", t.elapsed(), kb(key_bytes.len()));
+    println!(
+        "client keys: {:.2?}, evaluation keys {}",
+        t.elapsed(),
+        kb(key_bytes.len())
+    );
     let session = server.open_session(&key_bytes)?;
 
     let xs = synthetic::unit_vectors(samples, d, o.seed.wrapping_add(1));
@@ -141,7 +145,10 @@ fn run(o: Options) -> Result<(), Box<dyn std::error::Error>> {
     let t_enc = t.elapsed();
     let up: usize = requests.iter().map(Vec::len).sum();
 
-    eprintln!("[4/6] server: evaluating {} batch(es) under encryption…", requests.len());
+    eprintln!(
+        "[4/6] server: evaluating {} batch(es) under encryption…",
+        requests.len()
+    );
     let t = Instant::now();
     let responses = requests
         .iter()
@@ -178,7 +185,10 @@ fn run(o: Options) -> Result<(), Box<dyn std::error::Error>> {
     }
     let per = |x: std::time::Duration| x.as_secs_f64() * 1e3 / samples as f64;
     println!("client encrypt: {t_enc:.2?} ({:.3} ms/sample)", per(t_enc));
-    println!("server evaluate: {t_eval:.2?} ({:.3} ms/sample)", per(t_eval));
+    println!(
+        "server evaluate: {t_eval:.2?} ({:.3} ms/sample)",
+        per(t_eval)
+    );
     println!("client decrypt: {t_dec:.2?} ({:.3} ms/sample)", per(t_dec));
     println!(
         "upload: {} ({}/sample), download: {} ({}/sample)",

@@ -48,11 +48,7 @@ impl ModelCard {
         let mut h = Sha256::new();
         h.update(&bytes.manifest);
         h.update(&bytes.weights);
-        let model_fingerprint = h
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let model_fingerprint = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
         let card = ModelCard {
             version: CARD_VERSION,
             model_fingerprint,

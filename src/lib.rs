@@ -44,9 +44,9 @@ pub use client::LowerClient;
 pub use error::Error;
 pub use server::{LowerServer, Session};
 
-/// HE primitives (`cryptotl-he`).
-pub use cryptotl_he as he;
 /// Network graphs, evaluators and model files (`cryptotl-graph`).
 pub use cryptotl_graph as graph;
+/// HE primitives (`cryptotl-he`).
+pub use cryptotl_he as he;
 /// Quantized-layer encoding (`cryptotl-quant`).
 pub use cryptotl_quant as quant;

@@ -23,7 +23,12 @@ pub fn unit_vectors(n: usize, d: usize, seed: u64) -> Vec<Vec<f32>> {
                     ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
                 })
                 .collect();
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+            let norm = v
+                .iter()
+                .map(|x| x * x)
+                .sum::<f32>()
+                .sqrt()
+                .max(f32::MIN_POSITIVE);
             v.into_iter().map(|x| x / norm).collect()
         })
         .collect()

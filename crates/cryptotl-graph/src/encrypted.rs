@@ -151,7 +151,10 @@ impl EncryptedEvaluator {
 /// If the graph's values need more than 61 bits, or if no level keeps the
 /// required budget (the network is too deep or too wide for the preset).
 pub fn plan(graph: &QuantizedGraph, preset: Preset) -> Result<HePlan> {
-    let bits = graph.bounds()?.required_plaintext_bits().max(MIN_PLAINTEXT_BITS);
+    let bits = graph
+        .bounds()?
+        .required_plaintext_bits()
+        .max(MIN_PLAINTEXT_BITS);
     let params = HeParameters::for_plaintext_bits(preset, bits)?;
     let client = ClientKeys::generate(&params);
     let evaluator = EncryptedEvaluator::new(graph, client.evaluation_keys()?, 0)?;

@@ -1,6 +1,8 @@
 //! decrypt(encrypted evaluation) == quantized integer evaluation, exactly.
 
-use cryptotl_graph::{plan, widest_quantization, EncryptedEvaluator, Graph, GraphError, QuantizedGraph};
+use cryptotl_graph::{
+    plan, widest_quantization, EncryptedEvaluator, Graph, GraphError, QuantizedGraph,
+};
 use cryptotl_he::{ClientKeys, HeParameters, Preset};
 use cryptotl_quant::{FloatPolynomial, InputQuantizer, WeightQuantization};
 use proptest::prelude::*;
@@ -108,7 +110,12 @@ fn undersized_plaintext_modulus_is_refused_naming_the_layer() {
     let d = 16;
     let g = Graph::cryptotl_lower(d, &mut rng).unwrap();
     let train = random_inputs(&mut rng, 30, d);
-    let q = QuantizedGraph::fuse_and_quantize(&g, InputQuantizer::fit(&train, 6).unwrap(), &WeightQuantization::per_output_channel(6).unwrap()).unwrap();
+    let q = QuantizedGraph::fuse_and_quantize(
+        &g,
+        InputQuantizer::fit(&train, 6).unwrap(),
+        &WeightQuantization::per_output_channel(6).unwrap(),
+    )
+    .unwrap();
     let need = q.bounds().unwrap().required_plaintext_bits();
     assert!(need > 21, "{need}");
     let params = HeParameters::for_plaintext_bits(Preset::N8192, 20).unwrap();
@@ -128,14 +135,24 @@ fn wrong_dimension_and_foreign_keys_are_refused() {
     let mut rng = ChaCha8Rng::seed_from_u64(8);
     let g = Graph::cryptotl_lower(12, &mut rng).unwrap();
     let train = random_inputs(&mut rng, 30, 12);
-    let q = QuantizedGraph::fuse_and_quantize(&g, InputQuantizer::fit(&train, 4).unwrap(), &WeightQuantization::per_output_channel(4).unwrap()).unwrap();
+    let q = QuantizedGraph::fuse_and_quantize(
+        &g,
+        InputQuantizer::fit(&train, 4).unwrap(),
+        &WeightQuantization::per_output_channel(4).unwrap(),
+    )
+    .unwrap();
     let plan = plan(&q, Preset::N8192).unwrap();
     let params = HeParameters::new(&plan.params).unwrap();
     let client = ClientKeys::generate(&params);
     let eval = EncryptedEvaluator::from_plan(&q, &plan, client.evaluation_keys().unwrap()).unwrap();
     let enc = client.encrypt_batch(&[vec![1i64; 11]]).unwrap();
-    assert!(matches!(eval.evaluate(&enc), Err(GraphError::InvalidInput(_))));
+    assert!(matches!(
+        eval.evaluate(&enc),
+        Err(GraphError::InvalidInput(_))
+    ));
     let other = HeParameters::for_plaintext_bits(Preset::N8192, 50).unwrap();
     let other_client = ClientKeys::generate(&other);
-    assert!(EncryptedEvaluator::from_plan(&q, &plan, other_client.evaluation_keys().unwrap()).is_err());
+    assert!(
+        EncryptedEvaluator::from_plan(&q, &plan, other_client.evaluation_keys().unwrap()).is_err()
+    );
 }

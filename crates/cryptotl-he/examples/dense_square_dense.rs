@@ -17,23 +17,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => Preset::N8192,
     };
     let params = HeParameters::for_plaintext_bits(preset, t_bits)?;
-    println!("{params:?} moduli bits {:?}", params.moduli().iter().map(|q| 64 - q.leading_zeros()).collect::<Vec<_>>());
+    println!(
+        "{params:?} moduli bits {:?}",
+        params
+            .moduli()
+            .iter()
+            .map(|q| 64 - q.leading_zeros())
+            .collect::<Vec<_>>()
+    );
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     let n = params.degree();
-    let x: Vec<Vec<i64>> = (0..n).map(|_| (0..d).map(|_| rng.random_range(0..64)).collect()).collect();
+    let x: Vec<Vec<i64>> = (0..n)
+        .map(|_| (0..d).map(|_| rng.random_range(0..64)).collect())
+        .collect();
     let w1: Vec<i64> = (0..d * d).map(|_| rng.random_range(-15..=15)).collect();
-    let w2: Vec<i64> = (0..(d - 2) * d).map(|_| rng.random_range(-15..=15)).collect();
+    let w2: Vec<i64> = (0..(d - 2) * d)
+        .map(|_| rng.random_range(-15..=15))
+        .collect();
     let client = ClientKeys::generate(&params);
     let t = Instant::now();
     let keys = client.evaluation_keys()?;
-    println!("keygen {:?}, evaluation keys {} bytes", t.elapsed(), keys.to_bytes().len());
+    println!(
+        "keygen {:?}, evaluation keys {} bytes",
+        t.elapsed(),
+        keys.to_bytes().len()
+    );
     let eval = Evaluator::with_keys(keys);
     let t = Instant::now();
     let enc = client.encrypt_batch(&x)?;
     println!("encrypt {:?}", t.elapsed());
     let t = Instant::now();
     let bytes = enc.to_bytes();
-    println!("serialize {:?}: {} bytes, {:.1} KB/sample", t.elapsed(), bytes.len(), bytes.len() as f64 / n as f64 / 1024.0);
+    println!(
+        "serialize {:?}: {} bytes, {:.1} KB/sample",
+        t.elapsed(),
+        bytes.len(),
+        bytes.len() as f64 / n as f64 / 1024.0
+    );
     println!("budget fresh {}", client.noise_budget(&enc)?);
     let t0 = Instant::now();
     let y = eval.weighted_sums(&enc, &w1, d, None)?;
@@ -44,12 +64,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let o = eval.weighted_sums(&z, &w2, d - 2, None)?;
     println!("dense2 {:?}", t.elapsed());
-    println!("server total {:?} = {:.3} ms/sample", t0.elapsed(), t0.elapsed().as_secs_f64() * 1e3 / n as f64);
-    println!("budget after dense1 {} square {} dense2 {}", client.noise_budget(&y)?, client.noise_budget(&z)?, client.noise_budget(&o)?);
+    println!(
+        "server total {:?} = {:.3} ms/sample",
+        t0.elapsed(),
+        t0.elapsed().as_secs_f64() * 1e3 / n as f64
+    );
+    println!(
+        "budget after dense1 {} square {} dense2 {}",
+        client.noise_budget(&y)?,
+        client.noise_budget(&z)?,
+        client.noise_budget(&o)?
+    );
     for level in 1..=params.max_level() {
         let s = eval.switch_to_level(&o, level)?;
         let b = s.to_bytes();
-        println!("level {level}: budget {} bytes {} ({:.1} KB/sample)", client.noise_budget(&s)?, b.len(), b.len() as f64 / n as f64 / 1024.0);
+        println!(
+            "level {level}: budget {} bytes {} ({:.1} KB/sample)",
+            client.noise_budget(&s)?,
+            b.len(),
+            b.len() as f64 / n as f64 / 1024.0
+        );
     }
     Ok(())
 }

@@ -169,7 +169,13 @@ impl ClientKeys {
         let half = t / 2;
         Ok(raw
             .into_iter()
-            .map(|v| if v > half { v as i64 - t as i64 } else { v as i64 })
+            .map(|v| {
+                if v > half {
+                    v as i64 - t as i64
+                } else {
+                    v as i64
+                }
+            })
             .collect())
     }
 }

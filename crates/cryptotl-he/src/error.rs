@@ -40,9 +40,7 @@ pub enum HeError {
     #[error("malformed data: {0}")]
     Malformed(String),
     /// The data was produced under other parameters (fingerprint mismatch).
-    #[error(
-        "foreign parameters: data fingerprint {found} does not match the expected {expected}"
-    )]
+    #[error("foreign parameters: data fingerprint {found} does not match the expected {expected}")]
     ForeignParameters {
         /// Fingerprint found in the data (hex).
         found: String,

@@ -111,7 +111,11 @@ impl Evaluator {
     }
 
     /// Adds `constants[i]` to every slot of ciphertext `i`.
-    pub fn add_constants(&self, input: &EncryptedBatch, constants: &[i64]) -> Result<EncryptedBatch> {
+    pub fn add_constants(
+        &self,
+        input: &EncryptedBatch,
+        constants: &[i64],
+    ) -> Result<EncryptedBatch> {
         self.check_batch(input)?;
         if constants.len() != input.features() {
             return Err(HeError::InvalidInput(format!(
@@ -126,7 +130,12 @@ impl Evaluator {
         Ok(out)
     }
 
-    fn add_constants_in_place(&self, cts: &mut [Ciphertext], constants: &[i64], level: usize) -> Result<()> {
+    fn add_constants_in_place(
+        &self,
+        cts: &mut [Ciphertext],
+        constants: &[i64],
+        level: usize,
+    ) -> Result<()> {
         let n = self.params.degree();
         cts.par_iter_mut()
             .zip(constants.par_iter())
@@ -154,7 +163,11 @@ impl Evaluator {
     /// A degree-2 term costs one ciphertext multiplication and one
     /// relinearization and needs [`EvaluationKeys`]; it is only available on
     /// fresh-level batches (the relinearization key is generated there).
-    pub fn polynomials(&self, input: &EncryptedBatch, coefficients: &[Vec<i64>]) -> Result<EncryptedBatch> {
+    pub fn polynomials(
+        &self,
+        input: &EncryptedBatch,
+        coefficients: &[Vec<i64>],
+    ) -> Result<EncryptedBatch> {
         self.check_batch(input)?;
         if coefficients.len() != input.features() {
             return Err(HeError::InvalidInput(format!(
@@ -163,8 +176,13 @@ impl Evaluator {
                 input.features()
             )));
         }
-        let needs_square = coefficients.iter().any(|c| c.get(2).is_some_and(|v| *v != 0));
-        if let Some(c) = coefficients.iter().find(|c| c.iter().skip(3).any(|v| *v != 0)) {
+        let needs_square = coefficients
+            .iter()
+            .any(|c| c.get(2).is_some_and(|v| *v != 0));
+        if let Some(c) = coefficients
+            .iter()
+            .find(|c| c.iter().skip(3).any(|v| *v != 0))
+        {
             return Err(HeError::InvalidInput(format!(
                 "polynomial of degree {} requested; at most 2 is supported (one multiplication)",
                 c.iter().rposition(|v| *v != 0).unwrap_or(0)
@@ -214,7 +232,12 @@ impl Evaluator {
                 Ok(acc)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(EncryptedBatch::new(&self.params, ciphertexts, input.samples, level))
+        Ok(EncryptedBatch::new(
+            &self.params,
+            ciphertexts,
+            input.samples,
+            level,
+        ))
     }
 
     /// Multiplies a ciphertext by a signed integer, coefficient-wise.
@@ -252,6 +275,11 @@ impl Evaluator {
                 Ok(ct)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(EncryptedBatch::new(&self.params, ciphertexts, input.samples, level))
+        Ok(EncryptedBatch::new(
+            &self.params,
+            ciphertexts,
+            input.samples,
+            level,
+        ))
     }
 }

@@ -188,8 +188,12 @@ fn tile_portable(
             acc_hi[r] = [0; TILE];
         }
         for j in 0..cols {
-            let xl: &[i32; TILE] = lo[j * TILE..(j + 1) * TILE].try_into().unwrap_or(&[0; TILE]);
-            let xh: &[i32; TILE] = hi[j * TILE..(j + 1) * TILE].try_into().unwrap_or(&[0; TILE]);
+            let xl: &[i32; TILE] = lo[j * TILE..(j + 1) * TILE]
+                .try_into()
+                .unwrap_or(&[0; TILE]);
+            let xh: &[i32; TILE] = hi[j * TILE..(j + 1) * TILE]
+                .try_into()
+                .unwrap_or(&[0; TILE]);
             for r in 0..block {
                 let wr = w[(i0 + r) * cols + j] as i64;
                 if wr == 0 {
@@ -276,9 +280,9 @@ mod tests {
             let out = weighted_sums(&cw, &views, 2, &moduli, n);
             for i in 0..rows {
                 for p in 0..2 {
-                    for m in 0..2 {
+                    for (m, &q) in moduli.iter().enumerate() {
                         let x: Vec<Vec<u64>> = inputs.iter().map(|inp| inp[p].row(m).to_vec()).collect();
-                        let expect = reference(&w[i * cols_eff..(i + 1) * cols_eff], &x, moduli[m]);
+                        let expect = reference(&w[i * cols_eff..(i + 1) * cols_eff], &x, q);
                         prop_assert_eq!(out[i][p].row(m).to_vec(), expect);
                     }
                 }

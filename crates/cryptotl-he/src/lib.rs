@@ -19,11 +19,11 @@
 pub mod batch;
 pub mod error;
 pub mod eval;
+mod kernel;
 pub mod keys;
 pub mod noise;
 pub mod params;
 pub mod wire;
-mod kernel;
 
 pub use batch::EncryptedBatch;
 pub use error::HeError;

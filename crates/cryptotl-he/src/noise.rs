@@ -15,7 +15,8 @@ impl ClientKeys {
     /// The smallest noise budget (in bits) over the ciphertexts of a batch.
     /// Zero means decryption may already be wrong.
     pub fn noise_budget(&self, batch: &EncryptedBatch) -> Result<u32> {
-        self.params().ensure_same(batch.params().bfv(), "the batch")?;
+        self.params()
+            .ensure_same(batch.params().bfv(), "the batch")?;
         let log_q = self.params().log_q_at_level(batch.level()) as i64;
         let log_t = self.params().plaintext_bits() as i64;
         let noise = batch

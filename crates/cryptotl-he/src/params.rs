@@ -285,9 +285,7 @@ impl HeParameters {
         let rest = budget - 2 * small;
         let count = rest.div_ceil(MAX_MODULUS_BITS);
         let mut sizes = vec![small, small];
-        sizes.extend(
-            (0..count).map(|i| rest / count + u32::from(i >= count - rest % count)),
-        );
+        sizes.extend((0..count).map(|i| rest / count + u32::from(i >= count - rest % count)));
         Self::with_moduli_sizes(preset, t_bits, &sizes)
     }
 
@@ -314,9 +312,7 @@ impl HeParameters {
         }
         let t = fhe_math::zq::primes::generate_prime(t_bits as usize, two_n, 1u64 << t_bits)
             .ok_or_else(|| {
-                HeError::NoParameters(format!(
-                    "no {t_bits}-bit prime congruent to 1 mod {two_n}"
-                ))
+                HeError::NoParameters(format!("no {t_bits}-bit prime congruent to 1 mod {two_n}"))
             })?;
         let mut moduli: Vec<u64> = Vec::with_capacity(sizes.len());
         for &size in sizes {
@@ -386,7 +382,10 @@ impl HeParameters {
     /// Modulus size in bits at a level (level `l` keeps the first `L - l` moduli).
     pub fn log_q_at_level(&self, level: usize) -> u32 {
         let keep = self.spec.moduli.len().saturating_sub(level);
-        self.spec.moduli[..keep].iter().map(|q| bit_length(*q)).sum()
+        self.spec.moduli[..keep]
+            .iter()
+            .map(|q| bit_length(*q))
+            .sum()
     }
 
     /// Deepest level reachable by modulus switching (`L - 1`).

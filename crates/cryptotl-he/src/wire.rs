@@ -65,7 +65,9 @@ pub fn read_header<'a>(bytes: &'a [u8], params: &HeParameters, kind: Kind) -> Re
         )));
     }
     if bytes[0..4] != MAGIC {
-        return Err(HeError::Malformed("not a cryptotl HE message (bad magic)".into()));
+        return Err(HeError::Malformed(
+            "not a cryptotl HE message (bad magic)".into(),
+        ));
     }
     let version = u16::from_le_bytes([bytes[4], bytes[5]]);
     if version != VERSION {
@@ -135,7 +137,9 @@ fn packed_len(count: usize, bits: u32) -> usize {
 /// Unpacks `count` values of `bits` bits and checks each is `< modulus`.
 fn unpack_checked(bytes: &[u8], bits: u32, count: usize, modulus: u64) -> Result<Vec<u64>> {
     if bytes.len() != packed_len(count, bits) {
-        return Err(HeError::Malformed("coefficient block has the wrong length".into()));
+        return Err(HeError::Malformed(
+            "coefficient block has the wrong length".into(),
+        ));
     }
     let mask: u128 = (1u128 << bits) - 1;
     let mut out = Vec::with_capacity(count);
@@ -377,7 +381,11 @@ impl EvaluationKeys {
         let seeded = match (ksk.c1.len(), ksk.seed.len()) {
             (0, SEED_LEN) => true,
             (c, 0) if c == l => false,
-            _ => return Err(HeError::Malformed("relinearization key has a bad shape".into())),
+            _ => {
+                return Err(HeError::Malformed(
+                    "relinearization key has a bad shape".into(),
+                ))
+            }
         };
         if ksk.c0.len() != l {
             return Err(HeError::Malformed(format!(
@@ -386,7 +394,10 @@ impl EvaluationKeys {
             )));
         }
         let n = params.degree();
-        let polys = ksk.c0.iter().chain(if seeded { [].iter() } else { ksk.c1.iter() });
+        let polys = ksk
+            .c0
+            .iter()
+            .chain(if seeded { [].iter() } else { ksk.c1.iter() });
         for p in polys {
             let rq = RqMirror::decode(p.as_slice())
                 .map_err(|_| HeError::Malformed("key polynomial does not decode".into()))?;
@@ -401,7 +412,9 @@ impl EvaluationKeys {
                 .map(|q| packed_len(n, bit_length(*q)))
                 .sum();
             if rq.coefficients.len() != expected {
-                return Err(HeError::Malformed("key polynomial has the wrong size".into()));
+                return Err(HeError::Malformed(
+                    "key polynomial has the wrong size".into(),
+                ));
             }
             let mut off = 0;
             for q in params.moduli() {

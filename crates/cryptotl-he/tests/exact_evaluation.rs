@@ -5,14 +5,7 @@ use cryptotl_he::{ClientKeys, Evaluator, HeParameters, Preset};
 use proptest::prelude::*;
 
 /// Plaintext reference: `y = W x + b`, then `p(y)`, then `V z + c`.
-fn reference(
-    x: &[i64],
-    w: &[i64],
-    b: &[i64],
-    poly: &[Vec<i64>],
-    v: &[i64],
-    c: &[i64],
-) -> Vec<i64> {
+fn reference(x: &[i64], w: &[i64], b: &[i64], poly: &[Vec<i64>], v: &[i64], c: &[i64]) -> Vec<i64> {
     let d = x.len();
     let h = b.len();
     let y: Vec<i64> = (0..h)
@@ -43,7 +36,13 @@ fn run_case(preset: Preset, d: usize, h: usize, o: usize, samples: usize, seed: 
     let w: Vec<i64> = (0..h * d).map(|_| rng.random_range(-15..=15)).collect();
     let b: Vec<i64> = (0..h).map(|_| rng.random_range(-500..=500)).collect();
     let poly: Vec<Vec<i64>> = (0..h)
-        .map(|_| vec![rng.random_range(-50..=50), rng.random_range(-9..=9), rng.random_range(-2..=2)])
+        .map(|_| {
+            vec![
+                rng.random_range(-50..=50),
+                rng.random_range(-9..=9),
+                rng.random_range(-2..=2),
+            ]
+        })
         .collect();
     let v: Vec<i64> = (0..o * h).map(|_| rng.random_range(-15..=15)).collect();
     let c: Vec<i64> = (0..o).map(|_| rng.random_range(-1000..=1000)).collect();
@@ -82,7 +81,9 @@ fn full_and_partial_batches_round_trip() {
     let client = ClientKeys::generate(&params);
     let n = params.degree();
     let max = params.max_abs_value() as i64;
-    let full: Vec<Vec<i64>> = (0..n as i64).map(|s| vec![s - 4096, max - s, -max + s]).collect();
+    let full: Vec<Vec<i64>> = (0..n as i64)
+        .map(|s| vec![s - 4096, max - s, -max + s])
+        .collect();
     let enc = client.encrypt_batch(&full).unwrap();
     assert_eq!(client.decrypt_batch(&enc).unwrap(), full);
     let partial = &full[..3];
@@ -98,7 +99,9 @@ fn bad_batches_are_refused() {
     let empty: Vec<Vec<i64>> = vec![];
     assert!(client.encrypt_batch(&empty).is_err());
     assert!(client.encrypt_batch(&[vec![1, 2], vec![3]]).is_err());
-    assert!(client.encrypt_batch(&[vec![params.max_abs_value() as i64 + 1]]).is_err());
+    assert!(client
+        .encrypt_batch(&[vec![params.max_abs_value() as i64 + 1]])
+        .is_err());
     let too_many = vec![vec![0i64]; params.degree() + 1];
     assert!(client.encrypt_batch(&too_many).is_err());
 }
@@ -109,16 +112,24 @@ fn squaring_without_keys_or_mismatched_params_is_an_error() {
     let client = ClientKeys::generate(&params);
     let enc = client.encrypt_batch(&[vec![3i64, 4]]).unwrap();
     let linear_only = Evaluator::new(&params);
-    assert!(linear_only.polynomials(&enc, &[vec![0, 0, 1], vec![0, 0, 1]]).is_err());
+    assert!(linear_only
+        .polynomials(&enc, &[vec![0, 0, 1], vec![0, 0, 1]])
+        .is_err());
     // A linear polynomial needs no key.
-    let lin = linear_only.polynomials(&enc, &[vec![1, 2], vec![0, -1]]).unwrap();
+    let lin = linear_only
+        .polynomials(&enc, &[vec![1, 2], vec![0, -1]])
+        .unwrap();
     assert_eq!(client.decrypt_batch(&lin).unwrap(), vec![vec![7, -4]]);
     // Another parameter instance (even with equal values) is refused, not a panic.
     let other = HeParameters::new(params.spec()).unwrap();
-    assert!(Evaluator::new(&other).weighted_sums(&enc, &[1, 1], 1, None).is_err());
+    assert!(Evaluator::new(&other)
+        .weighted_sums(&enc, &[1, 1], 1, None)
+        .is_err());
     // Degree 3 is refused.
     let eval = Evaluator::with_keys(client.evaluation_keys().unwrap());
-    assert!(eval.polynomials(&enc, &[vec![0, 0, 0, 1], vec![0]]).is_err());
+    assert!(eval
+        .polynomials(&enc, &[vec![0, 0, 0, 1], vec![0]])
+        .is_err());
 }
 
 #[test]

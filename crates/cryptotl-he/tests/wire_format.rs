@@ -1,7 +1,9 @@
 //! Serialization round-trips; truncated, garbled and foreign-parameter bytes
 //! give errors, never panics.
 
-use cryptotl_he::{wire, ClientKeys, EncryptedBatch, Evaluator, EvaluationKeys, HeError, HeParameters, Preset};
+use cryptotl_he::{
+    wire, ClientKeys, EncryptedBatch, EvaluationKeys, Evaluator, HeError, HeParameters, Preset,
+};
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
@@ -24,7 +26,9 @@ fn fixture() -> &'static Fixture {
         let samples = vec![vec![1i64, -2, 3], vec![40, 50, -60]];
         let enc = client.encrypt_batch(&samples).unwrap();
         let eval = Evaluator::with_keys(keys.clone());
-        let sq = eval.polynomials(&enc, &[vec![1, 0, 1], vec![0, 0, 1], vec![0, 2, 0]]).unwrap();
+        let sq = eval
+            .polynomials(&enc, &[vec![1, 0, 1], vec![0, 0, 1], vec![0, 2, 0]])
+            .unwrap();
         let sq = eval.switch_to_level(&sq, 1).unwrap();
         let evaluated_plain = client.decrypt_batch(&sq).unwrap();
         Fixture {
@@ -45,7 +49,12 @@ fn batches_and_keys_round_trip() {
     let back = EncryptedBatch::from_bytes(&f.fresh, &f.params, 16).unwrap();
     assert_eq!(f.client.decrypt_batch(&back).unwrap(), f.samples);
     // Fresh ciphertexts are sent seeded: one part of three 36+ bit moduli... per ciphertext.
-    let part: usize = f.params.moduli().iter().map(|q| 8192 * (64 - q.leading_zeros() as usize) / 8).sum();
+    let part: usize = f
+        .params
+        .moduli()
+        .iter()
+        .map(|q| 8192 * (64 - q.leading_zeros() as usize) / 8)
+        .sum();
     assert_eq!(f.fresh.len(), wire::HEADER_LEN + 12 + 3 * (1 + 32 + part));
     // Re-serializing a decoded fresh batch is byte-identical.
     assert!(back.to_bytes() == f.fresh);

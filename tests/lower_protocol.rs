@@ -1,0 +1,130 @@
+//! The facade end to end, in process: client → bytes → server session →
+//! bytes → client, exact against the quantized model; hostile inputs give
+//! errors while the session keeps working.
+
+use std::sync::OnceLock;
+
+use cryptotl::he::{params::max_log_q_128, Preset};
+use cryptotl::{synthetic, Error, LowerClient, LowerServer, ModelCard};
+
+const D: usize = 16;
+
+fn server() -> &'static LowerServer {
+    static S: OnceLock<LowerServer> = OnceLock::new();
+    S.get_or_init(|| {
+        let train = synthetic::unit_vectors(300, D, 11);
+        let (_, model, _) = synthetic::lower_model(D, &train, Preset::N8192, 11).unwrap();
+        LowerServer::new(model).unwrap()
+    })
+}
+
+#[test]
+fn requests_round_trip_exactly_over_several_batches() {
+    let server = server();
+    let client = LowerClient::new(server.card()).unwrap();
+    let session = server.open_session(&client.evaluation_key_bytes().unwrap()).unwrap();
+    // More samples than one batch holds: two requests, the second partial.
+    let n = server.params().degree() + 5;
+    let xs = synthetic::unit_vectors(n, D, 12);
+    let requests = client.encrypt(&xs).unwrap();
+    assert_eq!(requests.len(), 2);
+    let mut got = Vec::new();
+    for r in &requests {
+        got.extend(client.decrypt_integers(&session.evaluate(r).unwrap()).unwrap());
+    }
+    let q = client.quantize(&xs).unwrap();
+    let expected = server_graph_eval(&q);
+    assert_eq!(got.len(), n);
+    assert!(got == expected, "decrypted features differ from the quantized model");
+    // Dequantized features have the output dimension.
+    let f = client.decrypt(&session.evaluate(&requests[1]).unwrap()).unwrap();
+    assert_eq!(f.len(), 5);
+    assert_eq!(f[0].len(), server.card().output_dim);
+}
+
+fn server_graph_eval(q: &[Vec<i64>]) -> Vec<Vec<i64>> {
+    let train = synthetic::unit_vectors(300, D, 11);
+    let (_, model, _) = synthetic::lower_model(D, &train, Preset::N8192, 11).unwrap();
+    model.graph.evaluate_integer_batch(q).unwrap()
+}
+
+#[test]
+fn hostile_requests_are_refused_and_the_session_survives() {
+    let server = server();
+    let client = LowerClient::new(server.card()).unwrap();
+    let session = server.open_session(&client.evaluation_key_bytes().unwrap()).unwrap();
+    let xs = synthetic::unit_vectors(3, D, 13);
+    let good = client.encrypt(&xs).unwrap().remove(0);
+
+    // Truncated, garbled header, empty, and trailing garbage.
+    assert!(session.evaluate(&good[..good.len() / 2]).is_err());
+    let mut bad = good.clone();
+    bad[0] ^= 0xff;
+    assert!(session.evaluate(&bad).is_err());
+    assert!(session.evaluate(&[]).is_err());
+    let mut long = good.clone();
+    long.extend_from_slice(&[1, 2, 3]);
+    assert!(session.evaluate(&long).is_err());
+
+    // A request for another model (other dimension, other parameters).
+    let train = synthetic::unit_vectors(300, D + 8, 14);
+    let (_, other_model, _) = synthetic::lower_model(D + 8, &train, Preset::N8192, 14).unwrap();
+    let other = LowerServer::new(other_model).unwrap();
+    let other_client = LowerClient::new(other.card()).unwrap();
+    let foreign = other_client
+        .encrypt(&synthetic::unit_vectors(2, D + 8, 15))
+        .unwrap()
+        .remove(0);
+    let err = session.evaluate(&foreign).unwrap_err();
+    assert!(matches!(err, Error::He(_)), "{err}");
+
+    // Malformed or foreign evaluation keys.
+    let keys = client.evaluation_key_bytes().unwrap();
+    assert!(server.open_session(&keys[..keys.len() - 1]).is_err());
+    assert!(server.open_session(b"not keys").is_err());
+    assert!(server
+        .open_session(&other_client.evaluation_key_bytes().unwrap())
+        .is_err());
+
+    // The session still works.
+    let out = client.decrypt_integers(&session.evaluate(&good).unwrap()).unwrap();
+    assert_eq!(out.len(), 3);
+}
+
+#[test]
+fn bad_client_input_is_an_error() {
+    let client = LowerClient::new(server().card()).unwrap();
+    assert!(matches!(
+        client.encrypt(&[vec![0.0; D - 1]]),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(client.encrypt(&[]).is_err());
+    assert!(client.encrypt(&[vec![f32::NAN; D]]).is_err());
+}
+
+#[test]
+fn model_cards_round_trip_and_weak_cards_are_refused() {
+    let card = server().card().clone();
+    let back = ModelCard::from_json(&card.to_json()).unwrap();
+    assert_eq!(back, card);
+    let json = card.to_json();
+    assert!(!json.contains("weight"), "the card must not carry weights");
+
+    // Parameters beyond the 128-bit bound are refused.
+    // (The security check runs before any other parameter check.)
+    let mut weak = card.clone();
+    let bound = max_log_q_128(weak.he.params.degree).unwrap();
+    while weak.he.params.moduli.iter().map(|m| 64 - m.leading_zeros()).sum::<u32>() <= bound {
+        weak.he.params.moduli.push((1 << 61) + 1);
+    }
+    let err = ModelCard::from_json(&weak.to_json()).unwrap_err();
+    assert!(err.to_string().contains("insecure"), "{err}");
+
+    let mut wrong_version = card.clone();
+    wrong_version.version = 99;
+    assert!(ModelCard::from_json(&wrong_version.to_json()).is_err());
+    let mut wrong_dim = card;
+    wrong_dim.input_dim += 1;
+    assert!(LowerClient::new(&wrong_dim).is_err());
+    assert!(ModelCard::from_json("{\"version\": 1}").is_err());
+}
