@@ -22,7 +22,9 @@ fn server() -> &'static LowerServer {
 fn requests_round_trip_exactly_over_several_batches() {
     let server = server();
     let client = LowerClient::new(server.card()).unwrap();
-    let session = server.open_session(&client.evaluation_key_bytes().unwrap()).unwrap();
+    let session = server
+        .open_session(&client.evaluation_key_bytes().unwrap())
+        .unwrap();
     // More samples than one batch holds: two requests, the second partial.
     let n = server.params().degree() + 5;
     let xs = synthetic::unit_vectors(n, D, 12);
@@ -30,14 +32,23 @@ fn requests_round_trip_exactly_over_several_batches() {
     assert_eq!(requests.len(), 2);
     let mut got = Vec::new();
     for r in &requests {
-        got.extend(client.decrypt_integers(&session.evaluate(r).unwrap()).unwrap());
+        got.extend(
+            client
+                .decrypt_integers(&session.evaluate(r).unwrap())
+                .unwrap(),
+        );
     }
     let q = client.quantize(&xs).unwrap();
     let expected = server_graph_eval(&q);
     assert_eq!(got.len(), n);
-    assert!(got == expected, "decrypted features differ from the quantized model");
+    assert!(
+        got == expected,
+        "decrypted features differ from the quantized model"
+    );
     // Dequantized features have the output dimension.
-    let f = client.decrypt(&session.evaluate(&requests[1]).unwrap()).unwrap();
+    let f = client
+        .decrypt(&session.evaluate(&requests[1]).unwrap())
+        .unwrap();
     assert_eq!(f.len(), 5);
     assert_eq!(f[0].len(), server.card().output_dim);
 }
@@ -52,7 +63,9 @@ fn server_graph_eval(q: &[Vec<i64>]) -> Vec<Vec<i64>> {
 fn hostile_requests_are_refused_and_the_session_survives() {
     let server = server();
     let client = LowerClient::new(server.card()).unwrap();
-    let session = server.open_session(&client.evaluation_key_bytes().unwrap()).unwrap();
+    let session = server
+        .open_session(&client.evaluation_key_bytes().unwrap())
+        .unwrap();
     let xs = synthetic::unit_vectors(3, D, 13);
     let good = client.encrypt(&xs).unwrap().remove(0);
 
@@ -87,7 +100,9 @@ fn hostile_requests_are_refused_and_the_session_survives() {
         .is_err());
 
     // The session still works.
-    let out = client.decrypt_integers(&session.evaluate(&good).unwrap()).unwrap();
+    let out = client
+        .decrypt_integers(&session.evaluate(&good).unwrap())
+        .unwrap();
     assert_eq!(out.len(), 3);
 }
 
@@ -114,7 +129,15 @@ fn model_cards_round_trip_and_weak_cards_are_refused() {
     // (The security check runs before any other parameter check.)
     let mut weak = card.clone();
     let bound = max_log_q_128(weak.he.params.degree).unwrap();
-    while weak.he.params.moduli.iter().map(|m| 64 - m.leading_zeros()).sum::<u32>() <= bound {
+    while weak
+        .he
+        .params
+        .moduli
+        .iter()
+        .map(|m| 64 - m.leading_zeros())
+        .sum::<u32>()
+        <= bound
+    {
         weak.he.params.moduli.push((1 << 61) + 1);
     }
     let err = ModelCard::from_json(&weak.to_json()).unwrap_err();

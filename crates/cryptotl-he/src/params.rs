@@ -252,10 +252,12 @@ impl HeParameters {
     }
 
     /// Parameters for a preset with a plaintext modulus of exactly `t_bits`
-    /// bits (the largest such prime `≡ 1 mod 2N`) and ciphertext moduli that
-    /// use the whole 128-bit-secure modulus budget: two moduli of
-    /// `t_bits + 1` bits first (what results are switched down to before they
-    /// leave the server), then as few moduli as possible for the rest.
+    /// bits (the smallest such prime `≡ 1 mod 2N`, about `2^(t_bits−1)`: the
+    /// bound analysis only needs `t > 2·max|value|`) and ciphertext moduli
+    /// that use the whole 128-bit-secure modulus budget: first two moduli of
+    /// `t_bits` bits, the largest such primes, so above `t` (what results are
+    /// switched down to before they leave the server), then as few moduli as
+    /// possible for the rest.
     ///
     /// ```
     /// use cryptotl_he::{HeParameters, Preset};
@@ -271,11 +273,13 @@ impl HeParameters {
                 "plaintext modulus of {t_bits} bits requested; supported: 12..={MAX_PLAINTEXT_BITS}"
             )));
         }
-        // The two moduli kept by modulus switching before results leave the
-        // server are as small as allowed (just above t): responses shrink.
-        // The rest of the budget goes to as few moduli as possible (fewer
-        // moduli make the linear layers cheaper).
-        let small = t_bits + 1;
+        // t is the smallest t_bits-bit prime, so the two moduli kept by
+        // modulus switching before results leave the server can have t's bit
+        // length and still exceed it: responses shrink. The rest of the
+        // budget goes to as few moduli as possible (fewer moduli make the
+        // linear layers cheaper).
+        // (At least 30 bits: there are too few small primes ≡ 1 mod 2N.)
+        let small = t_bits.max(30);
         if budget < 2 * small + 10 {
             return Err(HeError::NoParameters(format!(
                 "a {t_bits}-bit plaintext modulus leaves no room for ciphertext moduli \
@@ -283,18 +287,30 @@ impl HeParameters {
             )));
         }
         let rest = budget - 2 * small;
-        let count = rest.div_ceil(MAX_MODULUS_BITS);
+        // As few moduli as possible, but each at least t's bit length.
+        let mut count = rest.div_ceil(MAX_MODULUS_BITS);
+        if rest / count < t_bits {
+            count = rest / t_bits;
+        }
         let mut sizes = vec![small, small];
-        sizes.extend((0..count).map(|i| rest / count + u32::from(i >= count - rest % count)));
+        if count > 0 {
+            sizes.extend((0..count).map(|i| {
+                (rest / count + u32::from(i >= count - rest % count)).min(MAX_MODULUS_BITS)
+            }));
+        }
         Self::with_moduli_sizes(preset, t_bits, &sizes)
     }
 
-    /// The largest plaintext modulus size [`HeParameters::for_plaintext_bits`]
-    /// supports at a preset (53 bits at N = 8192).
+    /// The largest plaintext modulus size for which
+    /// [`HeParameters::for_plaintext_bits`] still uses the preset's modulus
+    /// budget up to 16 bits (54 bits at N = 8192, 61 at N = 16384). Larger
+    /// `t` give valid parameters with a much smaller `q`: too little noise
+    /// budget for a multiplication.
     pub fn max_plaintext_bits(preset: Preset) -> u32 {
+        let budget = max_log_q_128(preset.degree()).unwrap_or(0);
         (12..=MAX_PLAINTEXT_BITS)
             .rev()
-            .find(|b| Self::for_plaintext_bits(preset, *b).is_ok())
+            .find(|b| Self::for_plaintext_bits(preset, *b).is_ok_and(|p| p.log_q() + 16 >= budget))
             .unwrap_or(0)
     }
 
@@ -310,7 +326,8 @@ impl HeParameters {
                 "plaintext modulus of {t_bits} bits requested; supported: 12..={MAX_PLAINTEXT_BITS}"
             )));
         }
-        let t = fhe_math::zq::primes::generate_prime(t_bits as usize, two_n, 1u64 << t_bits)
+        let t = smallest_prime_from(1u64 << (t_bits - 1), two_n)
+            .filter(|t| bit_length(*t) == t_bits)
             .ok_or_else(|| {
                 HeError::NoParameters(format!("no {t_bits}-bit prime congruent to 1 mod {two_n}"))
             })?;
@@ -416,6 +433,18 @@ impl HeParameters {
     }
 }
 
+/// The smallest prime `p ≥ lower` with `p ≡ 1 (mod modulo)`, if one fits in 62 bits.
+fn smallest_prime_from(lower: u64, modulo: u64) -> Option<u64> {
+    let mut p = lower.div_ceil(modulo) * modulo + 1;
+    while p < 1 << MAX_MODULUS_BITS {
+        if fhe_util::is_prime(p) {
+            return Some(p);
+        }
+        p += modulo;
+    }
+    None
+}
+
 /// Bit length of a non-zero integer (`⌊log2 x⌋ + 1`).
 pub(crate) fn bit_length(x: u64) -> u32 {
     64 - x.leading_zeros()
@@ -444,7 +473,8 @@ mod tests {
     #[test]
     fn presets_are_secure_and_valid() {
         for preset in Preset::all() {
-            for bits in [20, 36, 45, 52, 54, 58, 61] {
+            let max = HeParameters::max_plaintext_bits(preset);
+            for bits in (20..=max).step_by(3).chain([max]) {
                 let p = HeParameters::for_plaintext_bits(preset, bits).unwrap();
                 assert_eq!(p.plaintext_bits(), bits);
                 assert!(p.log_q() <= max_log_q_128(preset.degree()).unwrap());
@@ -479,10 +509,11 @@ mod tests {
 
     #[test]
     fn largest_plaintext_modulus_per_preset() {
-        assert_eq!(HeParameters::max_plaintext_bits(Preset::N8192), 53);
-        let big = HeParameters::max_plaintext_bits(Preset::N16384);
-        assert!(big > 53, "{big}");
-        assert!(HeParameters::for_plaintext_bits(Preset::N8192, 54).is_err());
+        assert_eq!(HeParameters::max_plaintext_bits(Preset::N8192), 54);
+        assert_eq!(HeParameters::max_plaintext_bits(Preset::N16384), 61);
+        // 55 bits still gives valid (secure) parameters, but a much smaller q.
+        let p = HeParameters::for_plaintext_bits(Preset::N8192, 55).unwrap();
+        assert!(p.log_q() + 16 < 218, "{}", p.log_q());
     }
 
     #[test]
@@ -499,7 +530,7 @@ mod tests {
         let good = HeParameters::for_plaintext_bits(Preset::N8192, 40).unwrap();
         let mut spec = good.spec().clone();
         // t larger than a modulus.
-        spec.plaintext_modulus = HeParameters::for_plaintext_bits(Preset::N8192, 58)
+        spec.plaintext_modulus = HeParameters::for_plaintext_bits(Preset::N8192, 54)
             .unwrap()
             .plaintext_modulus();
         assert!(HeParameters::new(&spec).is_err());
