@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use cryptotl::he::Preset;
+use cryptotl::he::{EncryptedBatch, Preset};
 use cryptotl::{synthetic, LowerClient, LowerServer};
 
 fn dims() -> Vec<usize> {
@@ -40,7 +40,11 @@ fn lower_network(c: &mut Criterion) {
         let xs = synthetic::unit_vectors(n, d, 2);
         let request = client.encrypt(&xs).expect("encrypt").remove(0);
         let response = session.evaluate(&request).expect("evaluate");
+        // The client's batch, and the same batch as the server parses it (a
+        // batch is bound to the parameter instance that created it).
         let batch = client.encrypt_batches(&xs).expect("encrypt").remove(0);
+        let server_batch =
+            EncryptedBatch::from_bytes(&request, server.params(), d).expect("parse request");
         let p = server.params();
         println!(
             "sizes d={d}: N={n} t={} bits log2q={} moduli={} output_level={} bits(x,w)=({bx},{bw}) \
@@ -66,7 +70,10 @@ fn lower_network(c: &mut Criterion) {
             b.iter(|| batch.to_bytes())
         });
         g.bench_function(BenchmarkId::new("server_evaluate", n), |b| {
-            b.iter(|| session.evaluate_batch(&batch).expect("evaluate"))
+            b.iter(|| session.evaluate_batch(&server_batch).expect("evaluate"))
+        });
+        g.bench_function(BenchmarkId::new("server_parse_request", n), |b| {
+            b.iter(|| EncryptedBatch::from_bytes(&request, server.params(), d).expect("parse"))
         });
         g.bench_function(BenchmarkId::new("server_request_to_response", n), |b| {
             b.iter(|| session.evaluate(&request).expect("evaluate"))

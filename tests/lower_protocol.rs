@@ -4,18 +4,25 @@
 
 use std::sync::OnceLock;
 
+use cryptotl::graph::QuantizedModel;
 use cryptotl::he::{params::max_log_q_128, Preset};
 use cryptotl::{synthetic, Error, LowerClient, LowerServer, ModelCard};
 
 const D: usize = 16;
 
-fn server() -> &'static LowerServer {
-    static S: OnceLock<LowerServer> = OnceLock::new();
+/// The served model and its server, built once.
+fn fixture() -> &'static (QuantizedModel, LowerServer) {
+    static S: OnceLock<(QuantizedModel, LowerServer)> = OnceLock::new();
     S.get_or_init(|| {
         let train = synthetic::unit_vectors(300, D, 11);
         let (_, model, _) = synthetic::lower_model(D, &train, Preset::N8192, 11).unwrap();
-        LowerServer::new(model).unwrap()
+        let server = LowerServer::new(model.clone()).unwrap();
+        (model, server)
     })
+}
+
+fn server() -> &'static LowerServer {
+    &fixture().1
 }
 
 #[test]
@@ -39,7 +46,7 @@ fn requests_round_trip_exactly_over_several_batches() {
         );
     }
     let q = client.quantize(&xs).unwrap();
-    let expected = server_graph_eval(&q);
+    let expected = fixture().0.graph.evaluate_integer_batch(&q).unwrap();
     assert_eq!(got.len(), n);
     assert!(
         got == expected,
@@ -51,12 +58,6 @@ fn requests_round_trip_exactly_over_several_batches() {
         .unwrap();
     assert_eq!(f.len(), 5);
     assert_eq!(f[0].len(), server.card().output_dim);
-}
-
-fn server_graph_eval(q: &[Vec<i64>]) -> Vec<Vec<i64>> {
-    let train = synthetic::unit_vectors(300, D, 11);
-    let (_, model, _) = synthetic::lower_model(D, &train, Preset::N8192, 11).unwrap();
-    model.graph.evaluate_integer_batch(q).unwrap()
 }
 
 #[test]

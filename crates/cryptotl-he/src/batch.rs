@@ -13,8 +13,9 @@ use crate::error::{HeError, Result};
 use crate::keys::ClientKeys;
 use crate::params::HeParameters;
 
-/// A batch of encrypted samples, stored feature-major.
-#[derive(Clone, Debug)]
+/// A batch of encrypted samples, stored feature-major. Its `Debug` output
+/// shows only the shape, never ciphertext data.
+#[derive(Clone)]
 pub struct EncryptedBatch {
     pub(crate) params: HeParameters,
     pub(crate) ciphertexts: Vec<Ciphertext>,
@@ -23,6 +24,17 @@ pub struct EncryptedBatch {
     /// For fresh secret-key encryptions: the seed of each ciphertext's
     /// second part, so that it can be sent as 32 bytes instead of a polynomial.
     pub(crate) seeds: Option<Vec<[u8; 32]>>,
+}
+
+impl std::fmt::Debug for EncryptedBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptedBatch")
+            .field("samples", &self.samples)
+            .field("features", &self.ciphertexts.len())
+            .field("level", &self.level)
+            .field("params", &self.params.fingerprint())
+            .finish()
+    }
 }
 
 impl EncryptedBatch {

@@ -49,6 +49,23 @@ impl Evaluator {
         self.params.ensure_same(batch.params.bfv(), "the batch")
     }
 
+    /// Checks the batch and that `count` per-ciphertext items were given.
+    fn check_batch_and_count(
+        &self,
+        batch: &EncryptedBatch,
+        count: usize,
+        what: &str,
+    ) -> Result<()> {
+        self.check_batch(batch)?;
+        if count != batch.features() {
+            return Err(HeError::InvalidInput(format!(
+                "{count} {what} for {} ciphertexts",
+                batch.features()
+            )));
+        }
+        Ok(())
+    }
+
     /// Computes `out_i = Σ_j weights[i·cols + j] · in_j + bias_i` for every
     /// output `i`, where `cols` is the number of ciphertexts in `input`.
     ///
@@ -116,14 +133,7 @@ impl Evaluator {
         input: &EncryptedBatch,
         constants: &[i64],
     ) -> Result<EncryptedBatch> {
-        self.check_batch(input)?;
-        if constants.len() != input.features() {
-            return Err(HeError::InvalidInput(format!(
-                "{} constants for {} ciphertexts",
-                constants.len(),
-                input.features()
-            )));
-        }
+        self.check_batch_and_count(input, constants.len(), "constants")?;
         let mut out = input.clone();
         out.seeds = None;
         self.add_constants_in_place(&mut out.ciphertexts, constants, input.level)?;
@@ -168,14 +178,7 @@ impl Evaluator {
         input: &EncryptedBatch,
         coefficients: &[Vec<i64>],
     ) -> Result<EncryptedBatch> {
-        self.check_batch(input)?;
-        if coefficients.len() != input.features() {
-            return Err(HeError::InvalidInput(format!(
-                "{} polynomials for {} ciphertexts",
-                coefficients.len(),
-                input.features()
-            )));
-        }
+        self.check_batch_and_count(input, coefficients.len(), "polynomials")?;
         let needs_square = coefficients
             .iter()
             .any(|c| c.get(2).is_some_and(|v| *v != 0));
