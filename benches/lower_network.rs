@@ -75,8 +75,9 @@ fn lower_network(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("server_parse_request", n), |b| {
             b.iter(|| EncryptedBatch::from_bytes(&request, server.params(), d).expect("parse"))
         });
-        g.bench_function(BenchmarkId::new("server_request_to_response", n), |b| {
-            b.iter(|| session.evaluate(&request).expect("evaluate"))
+        let evaluated = session.evaluate_batch(&server_batch).expect("evaluate");
+        g.bench_function(BenchmarkId::new("server_serialize_response", n), |b| {
+            b.iter(|| evaluated.to_bytes())
         });
         g.bench_function(BenchmarkId::new("client_decrypt", n), |b| {
             b.iter(|| client.decrypt_integers(&response).expect("decrypt"))

@@ -1,0 +1,2 @@
+//! cryptotl-data (work in progress).
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! cryptotl-dp (work in progress).
+#![deny(missing_docs)]

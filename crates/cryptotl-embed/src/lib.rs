@@ -1,0 +1,2 @@
+//! cryptotl-embed (work in progress).
+#![deny(missing_docs)]

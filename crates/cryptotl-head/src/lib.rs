@@ -1,0 +1,2 @@
+//! cryptotl-head (work in progress).
+#![deny(missing_docs)]
