@@ -1,0 +1,2 @@
+//! cryptotl-pretrain (work in progress).
+#![deny(missing_docs)]
