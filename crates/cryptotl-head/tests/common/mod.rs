@@ -1,0 +1,73 @@
+//! Seeded toy data sets shared by the integration tests.
+#![allow(dead_code)]
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A labelled set.
+pub struct Set {
+    pub x: Vec<Vec<f32>>,
+    pub y: Vec<usize>,
+}
+
+/// Linearly separable two-class data in `dim` dimensions: label = sign of
+/// `w·x` for a random `w`, keeping only points with margin `|w·x| / |w| >
+/// 0.3`, then scaled by `scale` (decrypted features can be tiny).
+pub fn separable_binary(n: usize, dim: usize, scale: f32, seed: u64) -> Set {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let w: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let norm = w.iter().map(|v| v * v).sum::<f32>().sqrt();
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    while x.len() < n {
+        let p: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let dot: f32 = p.iter().zip(&w).map(|(a, b)| a * b).sum::<f32>() / norm;
+        if dot.abs() > 0.3 {
+            y.push(usize::from(dot > 0.0));
+            x.push(p.iter().map(|v| v * scale).collect());
+        }
+    }
+    Set { x, y }
+}
+
+/// `k` Gaussian-ish clusters (uniform noise of half-width 0.5 around
+/// centers drawn in `[-3, 3]^dim`, at least 2 apart), `n` points.
+pub fn clusters(n: usize, dim: usize, k: usize, seed: u64) -> Set {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut centers: Vec<Vec<f32>> = Vec::new();
+    while centers.len() < k {
+        let c: Vec<f32> = (0..dim).map(|_| rng.random_range(-3.0..3.0)).collect();
+        let far = centers.iter().all(|o| {
+            o.iter()
+                .zip(&c)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f32>()
+                .sqrt()
+                > 2.0
+        });
+        if far {
+            centers.push(c);
+        }
+    }
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let label = i % k;
+        x.push(
+            centers[label]
+                .iter()
+                .map(|c| c + rng.random_range(-0.5..0.5))
+                .collect(),
+        );
+        y.push(label);
+    }
+    Set { x, y }
+}
+
+/// Features with labels independent of them: nothing to learn.
+pub fn noise(n: usize, dim: usize, seed: u64) -> Set {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let x = (0..n)
+        .map(|_| (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
+    let y = (0..n).map(|_| rng.random_range(0..2)).collect();
+    Set { x, y }
+}

@@ -1,0 +1,254 @@
+//! Head files: round trips and rejection of corrupted or mismatched files.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::clusters;
+use cryptotl_head::{
+    train, DpRecord, Head, HeadConfig, HeadError, TrainOptions, HEAD_FORMAT_VERSION,
+};
+use proptest::prelude::*;
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+
+fn trained(classes: usize, standardize: bool) -> (Head, Vec<Vec<f32>>) {
+    let set = clusters(90, 5, classes, 21);
+    let config = HeadConfig {
+        hidden: 9,
+        standardize,
+        ..HeadConfig::new(5, classes)
+    };
+    let opts = TrainOptions {
+        max_epochs: 5,
+        ..TrainOptions::default()
+    };
+    let (head, _) = train(&config, &set.x, &set.y, &opts).unwrap();
+    (head, set.x)
+}
+
+/// A head file's tensors: (name, dtype, shape, bytes).
+type Tensors = Vec<(String, Dtype, Vec<usize>, Vec<u8>)>;
+/// A head file's tensors and metadata.
+type Parts = (Tensors, HashMap<String, String>);
+
+fn parts(bytes: &[u8]) -> Parts {
+    let st = SafeTensors::deserialize(bytes).unwrap();
+    let (_, header) = SafeTensors::read_metadata(bytes).unwrap();
+    let tensors = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+        .collect();
+    (tensors, header.metadata().clone().unwrap_or_default())
+}
+
+fn assemble((tensors, metadata): Parts) -> Vec<u8> {
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    safetensors::serialize(views, Some(metadata)).unwrap()
+}
+
+/// A change to a manifest.
+type ManifestEdit = Box<dyn Fn(&mut serde_json::Value)>;
+
+/// Applies `edit` to the manifest JSON of a head file.
+fn edit_manifest(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let (tensors, mut metadata) = parts(bytes);
+    let mut manifest: serde_json::Value = serde_json::from_str(&metadata["manifest"]).unwrap();
+    edit(&mut manifest);
+    metadata.insert("manifest".into(), manifest.to_string());
+    assemble((tensors, metadata))
+}
+
+fn is_malformed(r: Result<Head, HeadError>) -> bool {
+    matches!(r, Err(HeadError::MalformedFile(_)))
+}
+
+#[test]
+fn round_trip_gives_identical_predictions() {
+    for (classes, standardize) in [(2, true), (3, true), (4, false)] {
+        let (mut head, x) = trained(classes, standardize);
+        let names: Vec<String> = (0..classes).map(|c| format!("class {c}")).collect();
+        head.set_class_names(names.clone()).unwrap();
+        let back = Head::from_bytes(&head.to_bytes().unwrap()).unwrap();
+        assert_eq!(
+            back.predict_proba(&x).unwrap(),
+            head.predict_proba(&x).unwrap()
+        );
+        assert_eq!(back.logits(&x).unwrap(), head.logits(&x).unwrap());
+        assert_eq!(back.config(), head.config());
+        assert_eq!(back.class_names(), names.as_slice());
+        assert_eq!(back.training(), head.training());
+        assert_eq!(back.standardizer(), head.standardizer());
+        assert_eq!(back.standardizer().is_some(), standardize);
+    }
+}
+
+#[test]
+fn save_and_load_through_a_file() {
+    let (mut head, x) = trained(2, true);
+    let mut record = head.training().unwrap().clone();
+    record.dp = Some(DpRecord {
+        epsilon: 3.0,
+        delta: 1e-5,
+        clip: 1.0,
+        noise_multiplier: 1.1,
+    });
+    head.set_training(record.clone());
+    let path = std::env::temp_dir().join(format!(
+        "cryptotl-head-test-{}.safetensors",
+        std::process::id()
+    ));
+    head.save(&path).unwrap();
+    let back = Head::load(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(back.predict(&x).unwrap(), head.predict(&x).unwrap());
+    assert_eq!(back.training(), Some(&record));
+    assert!(matches!(Head::load(&path), Err(HeadError::Io { .. })));
+}
+
+#[test]
+fn truncated_files_are_rejected() {
+    let (head, _) = trained(2, true);
+    let bytes = head.to_bytes().unwrap();
+    for len in [0, 1, 7, 8, 9, 100, bytes.len() / 2, bytes.len() - 1] {
+        assert!(
+            is_malformed(Head::from_bytes(&bytes[..len])),
+            "length {len}"
+        );
+    }
+    let mut longer = bytes.clone();
+    longer.extend_from_slice(&[0; 4]);
+    assert!(is_malformed(Head::from_bytes(&longer)));
+}
+
+#[test]
+fn other_versions_and_foreign_files_are_rejected() {
+    let (head, _) = trained(2, true);
+    let bytes = head.to_bytes().unwrap();
+
+    let (tensors, mut metadata) = parts(&bytes);
+    metadata.insert(
+        "format_version".into(),
+        (HEAD_FORMAT_VERSION + 1).to_string(),
+    );
+    let r = Head::from_bytes(&assemble((tensors.clone(), metadata.clone())));
+    assert!(matches!(
+        r,
+        Err(HeadError::UnsupportedVersion { found, supported })
+            if found == HEAD_FORMAT_VERSION + 1 && supported == HEAD_FORMAT_VERSION
+    ));
+    metadata.insert("format_version".into(), "one".into());
+    assert!(is_malformed(Head::from_bytes(&assemble((
+        tensors.clone(),
+        metadata.clone()
+    )))));
+    metadata.insert("format".into(), "cryptotl-model".into());
+    assert!(is_malformed(Head::from_bytes(&assemble((
+        tensors.clone(),
+        metadata
+    )))));
+    // A plain safetensors file without metadata.
+    assert!(is_malformed(Head::from_bytes(&assemble((
+        tensors,
+        HashMap::new()
+    )))));
+}
+
+#[test]
+fn manifests_that_do_not_match_the_tensors_are_rejected() {
+    let (head, _) = trained(3, true);
+    let bytes = head.to_bytes().unwrap();
+    let edits: Vec<ManifestEdit> = vec![
+        Box::new(|m| m["config"]["hidden"] = 12.into()),
+        Box::new(|m| m["config"]["input_dim"] = 6.into()),
+        Box::new(|m| m["config"]["classes"] = 2.into()),
+        Box::new(|m| m["config"]["pool"] = 2.into()),
+        Box::new(|m| m["config"]["standardize"] = false.into()),
+        Box::new(|m| m["config"]["classes"] = 1.into()),
+        Box::new(|m| m["config"]["dropout"] = 1.5.into()),
+        Box::new(|m| m["class_names"] = serde_json::json!(["a", "b"])),
+        Box::new(|m| m["surprise"] = 1.into()),
+        Box::new(|m| *m = serde_json::json!("not an object")),
+    ];
+    for (i, edit) in edits.iter().enumerate() {
+        let r = Head::from_bytes(&edit_manifest(&bytes, edit));
+        assert!(is_malformed(r), "edit {i}");
+    }
+    let (tensors, mut metadata) = parts(&bytes);
+    metadata.insert("manifest".into(), "{ truncated".into());
+    assert!(is_malformed(Head::from_bytes(&assemble((
+        tensors, metadata
+    )))));
+}
+
+#[test]
+fn bad_tensors_are_rejected() {
+    let (head, _) = trained(2, true);
+    let bytes = head.to_bytes().unwrap();
+    let (tensors, metadata) = parts(&bytes);
+    let with = |f: &dyn Fn(&mut Tensors)| {
+        let mut t = tensors.clone();
+        f(&mut t);
+        Head::from_bytes(&assemble((t, metadata.clone())))
+    };
+    let index = |name: &str| tensors.iter().position(|t| t.0 == name).unwrap();
+
+    // Missing tensor.
+    assert!(is_malformed(with(&|t| {
+        t.retain(|x| x.0 != "output.bias");
+    })));
+    // Extra tensor.
+    assert!(is_malformed(with(&|t| {
+        t.push(("extra".into(), Dtype::F32, vec![1], vec![0; 4]));
+    })));
+    // Wrong shape (same element count).
+    let i = index("hidden.weight");
+    assert!(is_malformed(with(&|t| {
+        let s = t[i].2.clone();
+        t[i].2 = vec![s[1], s[0]];
+    })));
+    // Wrong dtype.
+    let j = index("output.bias");
+    assert!(is_malformed(with(&|t| {
+        t[j].1 = Dtype::I32;
+    })));
+    // Non-finite weight.
+    assert!(is_malformed(with(&|t| {
+        t[i].3[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    })));
+    // Zero standard deviation.
+    let k = index("standardize.std");
+    assert!(is_malformed(with(&|t| {
+        t[k].3[..4].copy_from_slice(&0f32.to_le_bytes());
+    })));
+    // The untouched parts still load.
+    assert!(with(&|_| {}).is_ok());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn corrupted_bytes_never_panic(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let head = Head::init(&HeadConfig { hidden: 6, ..HeadConfig::new(3, 2) }, 1).unwrap();
+        let clean = head.to_bytes().unwrap();
+        let mut bytes = clean.clone();
+        for (at, value) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] ^= value;
+        }
+        // Any outcome but a panic is fine, and a head that loads can be used.
+        if let Ok(h) = Head::from_bytes(&bytes) {
+            let _ = h.predict_proba(&[vec![0.1; h.config().input_dim]]);
+        }
+        let len = cut.index(clean.len());
+        prop_assert!(Head::from_bytes(&clean[..len]).is_err());
+    }
+}
