@@ -15,6 +15,30 @@ pub enum Error {
     /// From quantization.
     #[error(transparent)]
     Quant(#[from] cryptotl_quant::QuantError),
+    /// From the sentence embedder.
+    #[error(transparent)]
+    Embed(#[from] cryptotl_embed::EmbedError),
+    /// From data set fetching and loading.
+    #[error(transparent)]
+    Data(#[from] cryptotl_data::DataError),
+    /// From the client's head.
+    #[error(transparent)]
+    Head(#[from] cryptotl_head::HeadError),
+    /// From server pretraining.
+    #[error(transparent)]
+    Pretrain(#[from] cryptotl_pretrain::PretrainError),
+    /// Reading or writing a file.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Decrypted results that differ from the quantized plaintext model (a
+    /// bug: the bound analysis rules it out).
+    #[error("encrypted evaluation is not exact: {0}")]
+    NotExact(String),
     /// A model card that cannot be used.
     #[error("invalid model card: {0}")]
     InvalidCard(String),

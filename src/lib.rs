@@ -36,17 +36,28 @@
 pub mod card;
 pub mod client;
 pub mod error;
+pub mod exchange;
+pub mod pipeline;
 pub mod server;
 pub mod synthetic;
 
 pub use card::ModelCard;
 pub use client::LowerClient;
 pub use error::Error;
+pub use exchange::{encrypted_features, EncryptedEvaluation, ExchangeStats};
 pub use server::{LowerServer, Session};
 
+/// Data sets (`cryptotl-data`).
+pub use cryptotl_data as data;
+/// Sentence embeddings (`cryptotl-embed`).
+pub use cryptotl_embed as embed;
 /// Network graphs, evaluators and model files (`cryptotl-graph`).
 pub use cryptotl_graph as graph;
 /// HE primitives (`cryptotl-he`).
 pub use cryptotl_he as he;
+/// The client's head (`cryptotl-head`).
+pub use cryptotl_head as head;
+/// Server pretraining (`cryptotl-pretrain`).
+pub use cryptotl_pretrain as pretrain;
 /// Quantized-layer encoding (`cryptotl-quant`).
 pub use cryptotl_quant as quant;

@@ -152,3 +152,47 @@ fn model_cards_round_trip_and_weak_cards_are_refused() {
     assert!(LowerClient::new(&wrong_dim).is_err());
     assert!(ModelCard::from_json("{\"version\": 1}").is_err());
 }
+
+/// A transport that corrupts every response: the exchange must fail with an
+/// error, not return features.
+struct Truncating<'a>(&'a cryptotl::Session);
+
+impl cryptotl::EncryptedEvaluation for Truncating<'_> {
+    fn evaluate_request(&self, request: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut r = self.0.evaluate(request)?;
+        r.truncate(r.len() / 2);
+        Ok(r)
+    }
+}
+
+#[test]
+fn feature_exchange_is_exact_and_counts_bytes() {
+    let server = server();
+    let client = LowerClient::new(server.card()).unwrap();
+    let keys = client.evaluation_key_bytes().unwrap();
+    let session = server.open_session(&keys).unwrap();
+    let xs = synthetic::unit_vectors(37, D, 21);
+    let mut calls = Vec::new();
+    let (features, stats) =
+        cryptotl::encrypted_features(&client, &session, &xs, &mut |d, t| calls.push((d, t)))
+            .unwrap();
+    let expected = fixture()
+        .0
+        .graph
+        .evaluate_integer_batch(&client.quantize(&xs).unwrap())
+        .unwrap();
+    assert!(features == expected, "exchange is not exact");
+    assert_eq!(calls, vec![(37, 37)]);
+    assert_eq!((stats.samples, stats.batches), (37, 1));
+    // One request of D ciphertexts, one response of output_dim ciphertexts.
+    let request = client.encrypt(&xs).unwrap().remove(0);
+    assert_eq!(stats.upload_bytes, request.len());
+    assert_eq!(
+        stats.download_bytes,
+        session.evaluate(&request).unwrap().len()
+    );
+
+    let err = cryptotl::encrypted_features(&client, &Truncating(&session), &xs, &mut |_, _| {})
+        .unwrap_err();
+    assert!(matches!(err, Error::He(_)), "unexpected error {err}");
+}

