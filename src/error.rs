@@ -45,4 +45,21 @@ pub enum Error {
     /// Input that does not fit the model (dimensions, sizes).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The network service could not start or run (bind, TLS setup, runtime).
+    #[error("server: {0}")]
+    Serve(String),
+    /// Reaching a remote server failed (connection, TLS, timeout, or an
+    /// answer that is not the protocol's).
+    #[error("HTTP transport: {0}")]
+    Http(String),
+    /// A remote server refused a request.
+    #[error("the server answered {status} ({code}): {message}")]
+    Remote {
+        /// HTTP status.
+        status: u16,
+        /// The protocol's error code (`server_busy`, `malformed_request`, ...).
+        code: String,
+        /// The server's reason.
+        message: String,
+    },
 }

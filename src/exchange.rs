@@ -18,6 +18,12 @@ pub trait EncryptedEvaluation {
     /// Sends one serialized request (one batch of ciphertexts) and returns
     /// the serialized encrypted features.
     fn evaluate_request(&self, request: &[u8]) -> Result<Vec<u8>, Error>;
+
+    /// The most samples the server accepts in one request, if it limits
+    /// them below the N slots of a ciphertext.
+    fn max_batch_samples(&self) -> Option<usize> {
+        None
+    }
 }
 
 impl EncryptedEvaluation for Session {
@@ -60,7 +66,8 @@ impl ExchangeStats {
 }
 
 /// Computes the server's lower-network features for `samples` under
-/// encryption: one batch of at most N samples at a time is quantized,
+/// encryption: one batch of at most N samples (or the server's
+/// [`EncryptedEvaluation::max_batch_samples`]) at a time is quantized,
 /// encrypted, evaluated by `server` and decrypted. Returns the exact integer
 /// features (equal to the quantized plaintext model's) in sample order.
 /// `progress(done, total)` is called after each batch.
@@ -77,6 +84,7 @@ pub fn encrypted_features(
     let mut stats = ExchangeStats::default();
     let mut features = Vec::with_capacity(samples.len());
     let n = client.params().degree();
+    let n = server.max_batch_samples().map_or(n, |m| m.clamp(1, n));
     for chunk in samples.chunks(n) {
         let t = Instant::now();
         let request = client.encrypt(chunk)?;

@@ -11,7 +11,10 @@ use cryptotl::graph::{FloatModel, QuantizedModel};
 use cryptotl::head::{Head, HeadConfig, TrainOptions, Trainer};
 use cryptotl::pipeline::{self, DataSource, Progress, TransferOptions, TransferReport};
 use cryptotl::pretrain::{PretrainConfig, QuantBits, TrainingMode};
-use cryptotl::{encrypted_features, Error, ExchangeStats, LowerClient, LowerServer};
+use cryptotl::serve::{ClientOptions, Limits, RemoteServer, ServerConfig, TlsPaths};
+use cryptotl::{
+    encrypted_features, EncryptedEvaluation, Error, ExchangeStats, LowerClient, LowerServer,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Privacy-preserving transfer learning with homomorphic encryption (BFV).
@@ -66,6 +69,9 @@ enum Command {
     Classify(ClassifyArgs),
     /// Client: evaluate a fine-tuned head on a labeled set.
     Evaluate(EvaluateArgs),
+    /// Server: serve a pretrained model's lower network over HTTP(S) to
+    /// clients that send encrypted batches (see docs/protocol.md).
+    Serve(ServeArgs),
     /// Run the whole pipeline on the bundled default (pretrain on Rotten
     /// Tomatoes, transfer to UCI IMDB) and print float, quantized and
     /// encrypted accuracy, timings and bytes.
@@ -152,11 +158,66 @@ impl HeadFlags {
 }
 
 #[derive(Debug, Args)]
-struct FinetuneArgs {
-    /// The server's model directory (from `cryptotl pretrain`; its `server/`
-    /// part is served in this process).
+struct ServeArgs {
+    /// The model directory from `cryptotl pretrain` (its `server/` part is
+    /// served; weights never leave the server).
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// TLS certificate chain (PEM); with --tls-key, serves HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// File holding a bearer token that clients must send.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Evaluations run at once; more get 503 with Retry-After.
+    #[arg(long, default_value_t = Limits::default().max_concurrent_evaluations)]
+    max_concurrent: usize,
+    /// Largest batch (samples) per request.
+    #[arg(long, default_value_t = Limits::default().max_batch_samples)]
+    max_batch: usize,
+    /// Seconds an idle session's keys are kept.
+    #[arg(long, default_value_t = Limits::default().session_idle_ttl.as_secs())]
+    session_ttl: u64,
+    /// Log each request (never keys or ciphertexts).
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// Where the client's features are computed: a model served in this
+/// process, or a `cryptotl serve` over the network.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+struct ServerFlags {
+    /// A model directory from `cryptotl pretrain`, served in this process.
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// URL of a `cryptotl serve` (http:// or https://).
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+struct ClientFlags {
+    /// File holding the server's bearer token.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// CA certificate (PEM) to trust for an https:// server.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct FinetuneArgs {
+    #[command(flatten)]
+    server: ServerFlags,
+    #[command(flatten)]
+    client: ClientFlags,
     /// Private labeled data: a built-in name or a .csv/.tsv/.jsonl file.
     #[arg(long)]
     target: DataSource,
@@ -172,9 +233,10 @@ struct FinetuneArgs {
 
 #[derive(Debug, Args)]
 struct ClassifyArgs {
-    /// The server's model directory.
-    #[arg(long, value_name = "DIR")]
-    model: PathBuf,
+    #[command(flatten)]
+    server: ServerFlags,
+    #[command(flatten)]
+    client: ClientFlags,
     /// The head file from `cryptotl finetune`.
     #[arg(long, value_name = "FILE")]
     head: PathBuf,
@@ -188,9 +250,10 @@ struct ClassifyArgs {
 
 #[derive(Debug, Args)]
 struct EvaluateArgs {
-    /// The server's model directory.
-    #[arg(long, value_name = "DIR")]
-    model: PathBuf,
+    #[command(flatten)]
+    server: ServerFlags,
+    #[command(flatten)]
+    client: ClientFlags,
     /// The head file from `cryptotl finetune`.
     #[arg(long, value_name = "FILE")]
     head: PathBuf,
@@ -380,23 +443,72 @@ fn server_dir(model: &Path) -> PathBuf {
     model.join("server")
 }
 
-/// The client side of the encrypted feature exchange against a server
-/// model held in this process.
+fn read_token(path: &Path) -> Result<String, Error> {
+    let token = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        context: format!("reading the token file {}", path.display()),
+        source: e,
+    })?;
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "the token file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(token)
+}
+
+/// The client side of the encrypted feature exchange, against a model
+/// served in this process or a remote `cryptotl serve`: keys, encryption,
+/// evaluation by the server, decryption, dequantization.
 fn encrypted_client_features(
-    model: &Path,
+    server: &ServerFlags,
+    client_flags: &ClientFlags,
     embeddings: &[Vec<f32>],
     reporter: &mut Reporter,
 ) -> Result<Vec<Vec<f32>>, Error> {
-    let served = QuantizedModel::load(&server_dir(model))?;
-    let server = LowerServer::new(served)?;
-    let client = LowerClient::new(server.card())?;
-    let keys = client.evaluation_key_bytes()?;
-    let session = server.open_session(&keys)?;
+    let local;
+    let remote;
+    let local_session;
+    let remote_session;
+    let (client, keys, session): (LowerClient, Vec<u8>, &dyn EncryptedEvaluation) =
+        match (&server.model, &server.server) {
+            (Some(model), _) => {
+                local = LowerServer::new(QuantizedModel::load(&server_dir(model))?)?;
+                let client = LowerClient::new(local.card())?;
+                let keys = client.evaluation_key_bytes()?;
+                local_session = local.open_session(&keys)?;
+                (client, keys, &local_session)
+            }
+            (None, Some(url)) => {
+                let options = ClientOptions {
+                    bearer_token: client_flags
+                        .token_file
+                        .as_deref()
+                        .map(read_token)
+                        .transpose()?,
+                    ca_cert: client_flags.ca_cert.clone(),
+                    ..ClientOptions::default()
+                };
+                reporter.stage(&format!("connecting to {url}"));
+                remote = RemoteServer::connect(url, options)?;
+                let client = LowerClient::new(remote.card())?;
+                let keys = client.evaluation_key_bytes()?;
+                reporter.stage("uploading evaluation keys (once per session)");
+                remote_session = remote.open_session(&keys)?;
+                (client, keys, &remote_session)
+            }
+            (None, None) => {
+                return Err(Error::InvalidInput(
+                    "give --model DIR or --server URL".into(),
+                ))
+            }
+        };
     reporter.stage(&format!(
         "encrypting {} samples, evaluating under encryption, decrypting",
         embeddings.len()
     ));
-    let (features, stats) = encrypted_features(&client, &session, embeddings, &mut |d, t| {
+    let (features, stats) = encrypted_features(&client, session, embeddings, &mut |d, t| {
         reporter.bar(d, t, "samples")
     })?;
     if !reporter.quiet {
@@ -480,7 +592,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             let x_train = embedder.embed_cached(train.texts(), &cache)?;
             let x_test = embedder.embed_cached(test.texts(), &cache)?;
             let all: Vec<Vec<f32>> = x_train.iter().chain(&x_test).cloned().collect();
-            let features = encrypted_client_features(&args.model, &all, &mut reporter)?;
+            let features =
+                encrypted_client_features(&args.server, &args.client, &all, &mut reporter)?;
             let (f_train, f_test) = features.split_at(x_train.len());
             reporter.stage("training the head");
             let config = HeadConfig {
@@ -521,7 +634,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             let embedder = pipeline::load_embedder(&cache, model_dir)?;
             let x = embedder.embed(&texts)?;
-            let features = encrypted_client_features(&args.model, &x, &mut reporter)?;
+            let features =
+                encrypted_client_features(&args.server, &args.client, &x, &mut reporter)?;
             let proba = head.predict_proba(&features)?;
             let predictions = head.predict(&features)?;
             for ((text, p), c) in texts.iter().zip(&proba).zip(&predictions) {
@@ -535,7 +649,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             let embedder = pipeline::load_embedder(&cache, model_dir)?;
             let data = pipeline::load_dataset(&args.target, &cache)?;
             let x = embedder.embed_cached(data.texts(), &cache)?;
-            let features = encrypted_client_features(&args.model, &x, &mut reporter)?;
+            let features =
+                encrypted_client_features(&args.server, &args.client, &x, &mut reporter)?;
             let metrics = head.evaluate(&features, data.labels())?;
             println!("{} ({} samples):\n{metrics}", data.name(), data.len());
             match head.training().and_then(|t| t.dp.as_ref()) {
@@ -545,6 +660,37 @@ fn run(cli: Cli) -> Result<(), Error> {
                 ),
                 None => println!("differential privacy of the head's training: none (ε = ∞)"),
             }
+        }
+        Command::Serve(args) => {
+            let model = QuantizedModel::load(&server_dir(&args.model))?;
+            let mut config = ServerConfig::new(args.listen);
+            config.limits.max_concurrent_evaluations = args.max_concurrent.max(1);
+            config.limits.max_batch_samples = args.max_batch.max(1);
+            config.limits.session_idle_ttl = Duration::from_secs(args.session_ttl.max(1));
+            config.bearer_token = args.token_file.as_deref().map(read_token).transpose()?;
+            config.tls =
+                args.tls_cert
+                    .clone()
+                    .zip(args.tls_key.clone())
+                    .map(|(cert_chain, private_key)| TlsPaths {
+                        cert_chain,
+                        private_key,
+                    });
+            let scheme = if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            cryptotl::serve::install_stderr_logger(args.verbose);
+            let quiet = cli.quiet;
+            cryptotl::serve::run_until_signal(model, config, |addr| {
+                if !quiet {
+                    eprintln!(
+                        "serving {} on {scheme}://{addr} (Ctrl-C to stop)",
+                        args.model.display()
+                    );
+                }
+            })?;
         }
         Command::Demo(args) => {
             let options = TransferOptions {

@@ -1,0 +1,129 @@
+//! The network service (`cryptotl serve`) and its HTTP client transport.
+//!
+//! **Server.** [`run`] (async), [`run_until_signal`] (blocking, for the CLI)
+//! or [`ServerHandle::spawn`] (a background thread, for tests) serve a
+//! [`QuantizedModel`] over HTTP/1.1 with axum and tokio, plain or TLS
+//! (rustls): `GET /v1/model`, `POST /v1/sessions`, `DELETE
+//! /v1/sessions/{id}`, `POST /v1/sessions/{id}/evaluate`, `GET /v1/health`,
+//! `GET /metrics` (see [`protocol`] and docs/protocol.md). Evaluations run on
+//! the blocking pool (and rayon inside the evaluator), never on the async
+//! threads; a semaphore bounds how many run, and excess requests get 503
+//! with `Retry-After` instead of queueing without bound.
+//!
+//! **Client.** [`RemoteServer::connect`] fetches and checks the model card;
+//! [`RemoteServer::open_session`] uploads evaluation keys; the returned
+//! [`RemoteSession`] implements [`EncryptedEvaluation`](crate::EncryptedEvaluation),
+//! so [`encrypted_features`](crate::encrypted_features) works over the
+//! network unchanged. Requests refused with 429/503 are retried with
+//! exponential backoff, honouring `Retry-After`.
+//!
+//! ```no_run
+//! use cryptotl::serve::{ClientOptions, RemoteServer, ServerConfig, ServerHandle};
+//! use cryptotl::LowerClient;
+//! # fn demo(model: cryptotl::graph::QuantizedModel, xs: Vec<Vec<f32>>) -> Result<(), cryptotl::Error> {
+//! let server = ServerHandle::spawn(model, ServerConfig::new("127.0.0.1:0".parse().unwrap()))?;
+//! let remote = RemoteServer::connect(&server.url(), ClientOptions::default())?;
+//! let client = LowerClient::new(remote.card())?;
+//! let session = remote.open_session(&client.evaluation_key_bytes()?)?;
+//! let (features, stats) = cryptotl::encrypted_features(&client, &session, &xs, &mut |_, _| {})?;
+//! # Ok(()) }
+//! ```
+//!
+//! Logging goes through `tracing` (target `cryptotl::serve`): statuses,
+//! sizes, durations and session id prefixes, never keys or ciphertexts.
+//! [`install_stderr_logger`] installs a plain stderr subscriber.
+
+mod api_error;
+mod app;
+mod client;
+mod config;
+mod listener;
+mod metrics;
+pub mod protocol;
+mod sessions;
+mod tls;
+
+use std::future::Future;
+
+pub use client::{ClientOptions, RemoteServer, RemoteSession, RetryPolicy};
+pub use config::{Limits, ServerConfig, TlsPaths};
+pub use listener::{BoundServer, ServerHandle};
+
+use crate::error::Error;
+use crate::graph::QuantizedModel;
+
+/// Serves `model` until `shutdown` completes, then drains in-flight work.
+/// Must run inside a tokio runtime.
+///
+/// # Errors
+/// A model that cannot be served, unreadable TLS files, or an address that
+/// cannot be bound.
+pub async fn run(
+    model: QuantizedModel,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    BoundServer::bind(model, config)
+        .await?
+        .serve(shutdown)
+        .await
+}
+
+/// Serves `model` on a runtime of its own until Ctrl-C or SIGTERM, then
+/// drains in-flight work: what `cryptotl serve` calls. `on_listening` is
+/// called with the bound address once the server accepts connections.
+///
+/// # Errors
+/// As [`run`].
+pub fn run_until_signal(
+    model: QuantizedModel,
+    config: ServerConfig,
+    on_listening: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), Error> {
+    let runtime = listener::runtime()?;
+    runtime.block_on(async {
+        let bound = BoundServer::bind(model, config).await?;
+        on_listening(bound.local_addr());
+        bound.serve(shutdown_signal()).await
+    })
+}
+
+/// Completes on Ctrl-C, or on SIGTERM on Unix.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!(target: "cryptotl::serve", "shutdown signal received");
+}
+
+/// Installs a plain-text `tracing` subscriber writing to stderr at INFO
+/// level (or DEBUG with `verbose`); does nothing if one is already set.
+pub fn install_stderr_logger(verbose: bool) {
+    let level = if verbose {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .try_init();
+}

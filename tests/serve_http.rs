@@ -1,0 +1,638 @@
+//! The network service end to end: a real server on an ephemeral loopback
+//! port, the HTTP client transport, hostile inputs, concurrency, overload,
+//! TLS, bearer tokens, metrics and graceful shutdown.
+
+use std::sync::{Arc, Barrier, OnceLock};
+use std::time::Duration;
+
+use cryptotl::graph::QuantizedModel;
+use cryptotl::he::Preset;
+use cryptotl::serve::protocol::{self, ErrorBody, SessionCreated};
+use cryptotl::serve::{
+    ClientOptions, Limits, RemoteServer, RetryPolicy, ServerConfig, ServerHandle,
+};
+use cryptotl::{synthetic, EncryptedEvaluation, Error, LowerClient, LowerServer};
+
+const D: usize = 16;
+
+/// The served model, built once.
+fn model() -> &'static QuantizedModel {
+    static M: OnceLock<QuantizedModel> = OnceLock::new();
+    M.get_or_init(|| {
+        let train = synthetic::unit_vectors(300, D, 11);
+        synthetic::lower_model(D, &train, Preset::N8192, 11)
+            .unwrap()
+            .1
+    })
+}
+
+/// A model for other parameters (another dimension), built once.
+fn foreign_model() -> &'static QuantizedModel {
+    static M: OnceLock<QuantizedModel> = OnceLock::new();
+    M.get_or_init(|| {
+        let train = synthetic::unit_vectors(300, D + 8, 14);
+        synthetic::lower_model(D + 8, &train, Preset::N8192, 14)
+            .unwrap()
+            .1
+    })
+}
+
+fn config(limits: Limits) -> ServerConfig {
+    ServerConfig {
+        limits,
+        ..ServerConfig::new("127.0.0.1:0".parse().unwrap())
+    }
+}
+
+fn spawn(limits: Limits) -> ServerHandle {
+    ServerHandle::spawn(model().clone(), config(limits)).unwrap()
+}
+
+fn fast_retries() -> ClientOptions {
+    ClientOptions {
+        retry: RetryPolicy {
+            max_retries: 20,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+        },
+        ..ClientOptions::default()
+    }
+}
+
+/// The quantized plaintext model's integer features.
+fn expected(client: &LowerClient, xs: &[Vec<f32>]) -> Vec<Vec<i64>> {
+    model()
+        .graph
+        .evaluate_integer_batch(&client.quantize(xs).unwrap())
+        .unwrap()
+}
+
+/// A raw HTTP agent that reports every status (no retries).
+fn raw() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(300)))
+        .build()
+        .into()
+}
+
+/// Status, `Retry-After` and the parsed error body of an answer.
+fn refusal(mut r: ureq::http::Response<ureq::Body>) -> (u16, Option<String>, Option<ErrorBody>) {
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = r.body_mut().read_to_vec().unwrap();
+    (status, retry, serde_json::from_slice(&body).ok())
+}
+
+fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> ureq::http::Response<ureq::Body> {
+    agent
+        .post(url)
+        .content_type("application/octet-stream")
+        .header("expect", "100-continue")
+        .send(body)
+        .unwrap()
+}
+
+fn open_raw(agent: &ureq::Agent, base: &str, keys: &[u8]) -> String {
+    let mut r = post(agent, &format!("{base}{}", protocol::SESSIONS_PATH), keys);
+    assert_eq!(r.status().as_u16(), 201);
+    let created: SessionCreated =
+        serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap();
+    created.session_id
+}
+
+/// Asserts a 4xx with the given code and a readable message.
+fn assert_refused(r: ureq::http::Response<ureq::Body>, status: u16, code: &str) -> String {
+    let (got, _, body) = refusal(r);
+    let body = body.unwrap_or_else(|| panic!("status {got}: no JSON error body"));
+    assert_eq!(
+        (got, body.error.as_str()),
+        (status, code),
+        "{}",
+        body.message
+    );
+    assert!(body.message.len() > 10, "unclear message: {}", body.message);
+    body.message
+}
+
+#[test]
+fn features_over_http_equal_the_in_process_session() {
+    let server = spawn(Limits::default());
+    let remote = RemoteServer::connect(&server.url(), ClientOptions::default()).unwrap();
+    let local = LowerServer::new(model().clone()).unwrap();
+    assert_eq!(remote.card(), local.card());
+    assert!(!remote.card().to_json().contains("weight"));
+
+    let client = LowerClient::new(remote.card()).unwrap();
+    let keys = client.evaluation_key_bytes().unwrap();
+    let session = remote.open_session(&keys).unwrap();
+    let in_process = local.open_session(&keys).unwrap();
+
+    let xs = synthetic::unit_vectors(37, D, 21);
+    let (over_http, stats) =
+        cryptotl::encrypted_features(&client, &session, &xs, &mut |_, _| {}).unwrap();
+    let (local_features, _) =
+        cryptotl::encrypted_features(&client, &in_process, &xs, &mut |_, _| {}).unwrap();
+    assert!(
+        over_http == local_features,
+        "HTTP and in-process features differ"
+    );
+    assert!(
+        over_http == expected(&client, &xs),
+        "not exact against the model"
+    );
+    assert_eq!((stats.samples, stats.batches), (37, 1));
+
+    // The same request gives a response of the same size either way.
+    let request = client.encrypt(&xs).unwrap().remove(0);
+    let a = session.evaluate_request(&request).unwrap();
+    let b = in_process.evaluate(&request).unwrap();
+    assert_eq!(a.len(), b.len());
+    assert_eq!(
+        client.decrypt_integers(&a).unwrap(),
+        client.decrypt_integers(&b).unwrap()
+    );
+
+    let health = remote.health().unwrap();
+    assert_eq!((health.status.as_str(), health.sessions), ("ok", 1));
+    session.close().unwrap();
+    assert_eq!(remote.health().unwrap().sessions, 0);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn hostile_inputs_get_clear_4xx_answers_and_the_server_keeps_serving() {
+    let server = spawn(Limits {
+        max_body_bytes: 8 << 20,
+        max_batch_samples: 4,
+        ..Limits::default()
+    });
+    let base = server.url();
+    let agent = raw();
+    let client =
+        LowerClient::new(&LowerServer::new(model().clone()).unwrap().card().clone()).unwrap();
+    let keys = client.evaluation_key_bytes().unwrap();
+    let id = open_raw(&agent, &base, &keys);
+    let eval_url = format!("{base}{}", protocol::evaluate_path(&id));
+    let good = client
+        .encrypt(&synthetic::unit_vectors(3, D, 13))
+        .unwrap()
+        .remove(0);
+
+    // Truncated, garbled, empty, trailing garbage.
+    let m = assert_refused(
+        post(&agent, &eval_url, &good[..good.len() / 2]),
+        400,
+        "malformed_request",
+    );
+    assert!(m.contains("batch"), "{m}");
+    let mut bad = good.clone();
+    bad[0] ^= 0xff;
+    assert_refused(post(&agent, &eval_url, &bad), 400, "malformed_request");
+    assert_refused(post(&agent, &eval_url, &[]), 400, "malformed_request");
+    assert_refused(
+        post(&agent, &eval_url, b"garbage garbage garbage"),
+        400,
+        "malformed_request",
+    );
+    let mut long = good.clone();
+    long.extend_from_slice(&[1, 2, 3]);
+    assert_refused(post(&agent, &eval_url, &long), 400, "malformed_request");
+
+    // Wrong parameter fingerprint: a request made for another model.
+    let other = LowerClient::new(
+        &LowerServer::new(foreign_model().clone())
+            .unwrap()
+            .card()
+            .clone(),
+    )
+    .unwrap();
+    let foreign = other
+        .encrypt(&synthetic::unit_vectors(2, D + 8, 15))
+        .unwrap()
+        .remove(0);
+    let m = assert_refused(post(&agent, &eval_url, &foreign), 400, "foreign_parameters");
+    assert!(m.contains("fingerprint"), "{m}");
+
+    // Oversized body.
+    let m = assert_refused(
+        post(&agent, &eval_url, &vec![0u8; (8 << 20) + 1]),
+        413,
+        "body_too_large",
+    );
+    assert!(m.contains("at most"), "{m}");
+
+    // Too many samples in one batch.
+    let five = client
+        .encrypt(&synthetic::unit_vectors(5, D, 16))
+        .unwrap()
+        .remove(0);
+    let m = assert_refused(post(&agent, &eval_url, &five), 413, "batch_too_large");
+    assert!(m.contains("5 samples"), "{m}");
+
+    // Unknown sessions: well-formed but never opened, and junk ids.
+    let unknown = format!("{base}{}", protocol::evaluate_path(&"0".repeat(32)));
+    assert_refused(post(&agent, &unknown, &good), 404, "unknown_session");
+    let junk = format!("{base}/v1/sessions/..%2F..%2Fetc/evaluate");
+    assert_refused(post(&agent, &junk, &good), 404, "unknown_session");
+    let deleted = open_raw(&agent, &base, &keys);
+    let r = agent
+        .delete(&format!("{base}{}", protocol::session_path(&deleted)))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let gone = format!("{base}{}", protocol::evaluate_path(&deleted));
+    assert_refused(post(&agent, &gone, &good), 404, "unknown_session");
+
+    // Malformed, truncated and foreign keys.
+    let sessions = format!("{base}{}", protocol::SESSIONS_PATH);
+    assert_refused(
+        post(&agent, &sessions, &keys[..keys.len() - 1]),
+        400,
+        "malformed_keys",
+    );
+    assert_refused(post(&agent, &sessions, b"not keys"), 400, "malformed_keys");
+    let m = assert_refused(
+        post(&agent, &sessions, &other.evaluation_key_bytes().unwrap()),
+        400,
+        "foreign_parameters",
+    );
+    assert!(m.contains("keys"), "{m}");
+
+    // Wrong content type, wrong method, unknown endpoint.
+    let r = agent
+        .post(&eval_url)
+        .content_type("application/json")
+        .send(&good[..])
+        .unwrap();
+    assert_refused(r, 415, "unsupported_media_type");
+    assert_refused(
+        agent.get(&eval_url).call().unwrap(),
+        405,
+        "method_not_allowed",
+    );
+    assert_refused(
+        agent.get(&format!("{base}/v2/model")).call().unwrap(),
+        404,
+        "not_found",
+    );
+
+    // The session still works, exactly.
+    let mut r = post(&agent, &eval_url, &good);
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers().get("content-type").unwrap(),
+        "application/octet-stream"
+    );
+    assert_eq!(r.headers().get(protocol::PROTOCOL_HEADER).unwrap(), "1");
+    let features = client
+        .decrypt_integers(
+            &r.body_mut()
+                .with_config()
+                .limit(1 << 30)
+                .read_to_vec()
+                .unwrap(),
+        )
+        .unwrap();
+    assert!(features == expected(&client, &synthetic::unit_vectors(3, D, 13)));
+
+    // Rejections are counted by reason; ids never appear in the metrics.
+    let text = agent
+        .get(&format!("{base}{}", protocol::METRICS_PATH))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        text.contains("cryptotl_rejections_total{reason=\"malformed_request\"} 5"),
+        "{text}"
+    );
+    assert!(text.contains("cryptotl_rejections_total{reason=\"batch_too_large\"} 1"));
+    assert!(text.contains("endpoint=\"/v1/sessions/{id}/evaluate\",status=\"200\"} 1"));
+    assert!(text.contains("cryptotl_evaluation_seconds_count"));
+    assert!(!text.contains(&id));
+}
+
+#[test]
+fn expired_sessions_are_refused_and_the_client_reopens_them() {
+    let server = spawn(Limits {
+        session_idle_ttl: Duration::from_millis(300),
+        ..Limits::default()
+    });
+    let base = server.url();
+    let agent = raw();
+    let remote = RemoteServer::connect(&base, ClientOptions::default()).unwrap();
+    let client = LowerClient::new(remote.card()).unwrap();
+    let keys = client.evaluation_key_bytes().unwrap();
+    let xs = synthetic::unit_vectors(2, D, 31);
+    let request = client.encrypt(&xs).unwrap().remove(0);
+
+    let id = open_raw(&agent, &base, &keys);
+    let session = remote.open_session(&keys).unwrap();
+    let first = session.id();
+    std::thread::sleep(Duration::from_millis(700));
+    let url = format!("{base}{}", protocol::evaluate_path(&id));
+    let m = assert_refused(post(&agent, &url, &request), 410, "session_expired");
+    assert!(m.contains("expired"), "{m}");
+
+    // The HTTP transport opens a new session with the same keys, once.
+    let out = session.evaluate_request(&request).unwrap();
+    assert_ne!(session.id(), first);
+    assert!(client.decrypt_integers(&out).unwrap() == expected(&client, &xs));
+}
+
+#[test]
+fn the_session_memory_cap_evicts_the_least_recently_used() {
+    let probe =
+        LowerClient::new(&LowerServer::new(model().clone()).unwrap().card().clone()).unwrap();
+    let key_len = probe.evaluation_key_bytes().unwrap().len();
+    let server = spawn(Limits {
+        // Room for about two sessions (keys plus the weights each holds).
+        max_session_bytes: 2 * key_len + key_len / 2,
+        ..Limits::default()
+    });
+    let base = server.url();
+    let agent = raw();
+    let keys = probe.evaluation_key_bytes().unwrap();
+    let request = probe
+        .encrypt(&synthetic::unit_vectors(1, D, 3))
+        .unwrap()
+        .remove(0);
+    let ids: Vec<String> = (0..4).map(|_| open_raw(&agent, &base, &keys)).collect();
+    let health: protocol::Health = serde_json::from_slice(
+        &agent
+            .get(&format!("{base}{}", protocol::HEALTH_PATH))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_vec()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(health.sessions < 4, "nothing was evicted");
+    let url = format!("{base}{}", protocol::evaluate_path(&ids[0]));
+    assert_refused(post(&agent, &url, &request), 410, "session_evicted");
+    let url = format!("{base}{}", protocol::evaluate_path(&ids[3]));
+    assert_eq!(post(&agent, &url, &request).status().as_u16(), 200);
+}
+
+#[test]
+fn eight_concurrent_clients_all_complete_exactly() {
+    let server = spawn(Limits {
+        max_concurrent_evaluations: 2,
+        max_queued_evaluations: 2,
+        ..Limits::default()
+    });
+    let url = server.url();
+    let start = Arc::new(Barrier::new(8));
+    let workers: Vec<_> = (0..8u64)
+        .map(|i| {
+            let url = url.clone();
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                let remote = RemoteServer::connect(&url, fast_retries()).unwrap();
+                let client = LowerClient::new(remote.card()).unwrap();
+                let session = remote
+                    .open_session(&client.evaluation_key_bytes().unwrap())
+                    .unwrap();
+                let xs = synthetic::unit_vectors(3 + i as usize, D, 100 + i);
+                start.wait();
+                let (features, _) =
+                    cryptotl::encrypted_features(&client, &session, &xs, &mut |_, _| {}).unwrap();
+                features == expected(&client, &xs)
+            })
+        })
+        .collect();
+    for (i, w) in workers.into_iter().enumerate() {
+        assert!(w.join().unwrap(), "client {i} got wrong features");
+    }
+}
+
+#[test]
+fn overload_gets_503_with_retry_after_and_retrying_clients_succeed() {
+    let server = spawn(Limits {
+        max_concurrent_evaluations: 1,
+        max_queued_evaluations: 0,
+        ..Limits::default()
+    });
+    let base = server.url();
+    let remote = RemoteServer::connect(&base, ClientOptions::default()).unwrap();
+    let client = Arc::new(LowerClient::new(remote.card()).unwrap());
+    let keys = client.evaluation_key_bytes().unwrap();
+    let id = open_raw(&raw(), &base, &keys);
+    let xs = synthetic::unit_vectors(4, D, 41);
+    let request = Arc::new(client.encrypt(&xs).unwrap().remove(0));
+
+    // Without retries: with one slot, simultaneous requests are refused.
+    let n = 6;
+    let start = Arc::new(Barrier::new(n));
+    let url = format!("{base}{}", protocol::evaluate_path(&id));
+    let answers: Vec<_> = (0..n)
+        .map(|_| {
+            let (url, start, request) = (url.clone(), Arc::clone(&start), Arc::clone(&request));
+            std::thread::spawn(move || {
+                let agent = raw();
+                start.wait();
+                refusal(post(&agent, &url, &request))
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    let busy: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 503).collect();
+    assert!(answers.iter().any(|(s, _, _)| *s == 200), "{answers:?}");
+    assert!(!busy.is_empty(), "no request was refused: {answers:?}");
+    for (_, retry_after, body) in &busy {
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert_eq!(body.as_ref().unwrap().error.as_str(), "server_busy");
+    }
+
+    // With retries (honouring Retry-After): every client gets its features.
+    let n = 3;
+    let start = Arc::new(Barrier::new(n));
+    let workers: Vec<_> = (0..n)
+        .map(|_| {
+            let (base, start, client, keys) = (
+                base.clone(),
+                Arc::clone(&start),
+                Arc::clone(&client),
+                keys.clone(),
+            );
+            let xs = xs.clone();
+            std::thread::spawn(move || {
+                let remote = RemoteServer::connect(&base, ClientOptions::default()).unwrap();
+                let session = remote.open_session(&keys).unwrap();
+                start.wait();
+                let (f, _) =
+                    cryptotl::encrypted_features(&client, &session, &xs, &mut |_, _| {}).unwrap();
+                f
+            })
+        })
+        .collect();
+    for w in workers {
+        assert!(w.join().unwrap() == expected(&client, &xs));
+    }
+    let text = raw()
+        .get(&format!("{base}{}", protocol::METRICS_PATH))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        text.contains("cryptotl_rejections_total{reason=\"server_busy\"}"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bearer_tokens_are_required_and_checked() {
+    let server = ServerHandle::spawn(
+        model().clone(),
+        ServerConfig {
+            bearer_token: Some("s3cret-token".into()),
+            ..config(Limits::default())
+        },
+    )
+    .unwrap();
+    let base = server.url();
+    let agent = raw();
+    let model_url = format!("{base}{}", protocol::MODEL_PATH);
+    let m = assert_refused(agent.get(&model_url).call().unwrap(), 401, "unauthorized");
+    assert!(m.contains("Bearer"), "{m}");
+    let r = agent
+        .get(&model_url)
+        .header("authorization", "Bearer s3cret-tokeN")
+        .call()
+        .unwrap();
+    assert_refused(r, 401, "unauthorized");
+    let r = agent
+        .post(&format!("{base}{}", protocol::SESSIONS_PATH))
+        .send(&b"x"[..])
+        .unwrap();
+    assert_refused(r, 401, "unauthorized");
+    // Health stays open for load balancers.
+    let r = agent
+        .get(&format!("{base}{}", protocol::HEALTH_PATH))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    let wrong = ClientOptions {
+        bearer_token: Some("nope".into()),
+        ..ClientOptions::default()
+    };
+    let err = RemoteServer::connect(&base, wrong).unwrap_err();
+    assert!(matches!(err, Error::Remote { status: 401, .. }), "{err}");
+    let right = ClientOptions {
+        bearer_token: Some("s3cret-token".into()),
+        ..ClientOptions::default()
+    };
+    let remote = RemoteServer::connect(&base, right).unwrap();
+    let client = LowerClient::new(remote.card()).unwrap();
+    let session = remote
+        .open_session(&client.evaluation_key_bytes().unwrap())
+        .unwrap();
+    let xs = synthetic::unit_vectors(2, D, 51);
+    let (f, _) = cryptotl::encrypted_features(&client, &session, &xs, &mut |_, _| {}).unwrap();
+    assert!(f == expected(&client, &xs));
+}
+
+#[test]
+fn tls_with_a_private_ca_works_end_to_end() {
+    let dir = std::env::temp_dir().join(format!("cryptotl-serve-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let server = ServerHandle::spawn(
+        model().clone(),
+        ServerConfig {
+            tls: Some(cryptotl::serve::TlsPaths {
+                cert_chain: cert.clone(),
+                private_key: key,
+            }),
+            ..config(Limits::default())
+        },
+    )
+    .unwrap();
+    let url = format!("https://localhost:{}", server.local_addr().port());
+    let options = ClientOptions {
+        ca_cert: Some(cert),
+        retry: RetryPolicy::none(),
+        ..ClientOptions::default()
+    };
+    let remote = RemoteServer::connect(&url, options).unwrap();
+    let client = LowerClient::new(remote.card()).unwrap();
+    let session = remote
+        .open_session(&client.evaluation_key_bytes().unwrap())
+        .unwrap();
+    let xs = synthetic::unit_vectors(2, D, 61);
+    let (f, _) = cryptotl::encrypted_features(&client, &session, &xs, &mut |_, _| {}).unwrap();
+    assert!(f == expected(&client, &xs));
+
+    // Without the CA the certificate is refused; plain HTTP gets nowhere.
+    let no_ca = ClientOptions {
+        retry: RetryPolicy::none(),
+        ..ClientOptions::default()
+    };
+    assert!(RemoteServer::connect(&url, no_ca.clone()).is_err());
+    let plain = format!("http://127.0.0.1:{}", server.local_addr().port());
+    assert!(RemoteServer::connect(&plain, no_ca).is_err());
+    drop(session);
+    server.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn shutdown_drains_in_flight_requests() {
+    use std::io::{Read, Write};
+
+    let server = spawn(Limits::default());
+    let base = server.url();
+    let remote = RemoteServer::connect(&base, ClientOptions::default()).unwrap();
+    let client = LowerClient::new(remote.card()).unwrap();
+    let keys = client.evaluation_key_bytes().unwrap();
+    let id = open_raw(&raw(), &base, &keys);
+    let xs = synthetic::unit_vectors(8, D, 71);
+    let request = client.encrypt(&xs).unwrap().remove(0);
+
+    // A slow upload: headers and half the body, then (after the shutdown
+    // began) the rest. The request must still be answered in full.
+    let mut tcp = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    write!(
+        tcp,
+        "POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: {}\r\n\r\n",
+        protocol::evaluate_path(&id),
+        request.len()
+    )
+    .unwrap();
+    let half = request.len() / 2;
+    tcp.write_all(&request[..half]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let stopper = std::thread::spawn(move || server.shutdown());
+    std::thread::sleep(Duration::from_millis(300));
+    tcp.write_all(&request[half..]).unwrap();
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).unwrap();
+    stopper.join().unwrap().unwrap();
+
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&answer[..split]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    let body = &answer[split + 4..];
+    assert!(client.decrypt_integers(body).unwrap() == expected(&client, &xs));
+    // The server is gone.
+    assert!(raw()
+        .get(&format!("{base}{}", protocol::HEALTH_PATH))
+        .call()
+        .is_err());
+}
