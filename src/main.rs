@@ -443,6 +443,23 @@ fn server_dir(model: &Path) -> PathBuf {
     model.join("server")
 }
 
+/// Refuses, before any embedding work, a local model whose input dimension
+/// is not the embedder's (a remote server's card is checked on connect).
+fn check_model_dim(server: &ServerFlags, embedding_dim: usize) -> Result<(), Error> {
+    if let Some(model) = &server.model {
+        let served = QuantizedModel::load(&server_dir(model))?;
+        let d = served.graph.input_dim();
+        if d != embedding_dim {
+            return Err(Error::InvalidInput(format!(
+                "the model in {} takes {d}-dimensional inputs, but the embedding model \
+                 produces {embedding_dim}-dimensional embeddings",
+                model.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn read_token(path: &Path) -> Result<String, Error> {
     let token = std::fs::read_to_string(path).map_err(|e| Error::Io {
         context: format!("reading the token file {}", path.display()),
@@ -552,8 +569,9 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Pretrain(args) => {
-            let embedder = pipeline::load_embedder(&cache, model_dir)?;
             let data = pipeline::load_dataset(&args.source, &cache)?;
+            pipeline::check_trainable(&data)?;
+            let embedder = pipeline::load_embedder(&cache, model_dir)?;
             reporter.stage(&format!(
                 "embedding {} texts of {}",
                 data.len(),
@@ -581,8 +599,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             );
         }
         Command::Finetune(args) => {
-            let embedder = pipeline::load_embedder(&cache, model_dir)?;
             let data = pipeline::load_dataset(&args.target, &cache)?;
+            pipeline::check_trainable(&data)?;
+            let embedder = pipeline::load_embedder(&cache, model_dir)?;
+            check_model_dim(&args.server, embedder.dim())?;
             let (train, test) = cryptotl::data::split(&data, args.test_fraction, args.head.seed)?;
             reporter.stage(&format!(
                 "embedding {} texts of {}",
@@ -633,6 +653,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 return Err(Error::InvalidInput("no texts to classify".into()));
             }
             let embedder = pipeline::load_embedder(&cache, model_dir)?;
+            check_model_dim(&args.server, embedder.dim())?;
             let x = embedder.embed(&texts)?;
             let features =
                 encrypted_client_features(&args.server, &args.client, &x, &mut reporter)?;
@@ -646,8 +667,15 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Evaluate(args) => {
             let head = Head::load(&args.head)?;
-            let embedder = pipeline::load_embedder(&cache, model_dir)?;
             let data = pipeline::load_dataset(&args.target, &cache)?;
+            if data.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "the data set {} is empty",
+                    data.name()
+                )));
+            }
+            let embedder = pipeline::load_embedder(&cache, model_dir)?;
+            check_model_dim(&args.server, embedder.dim())?;
             let x = embedder.embed_cached(data.texts(), &cache)?;
             let features =
                 encrypted_client_features(&args.server, &args.client, &x, &mut reporter)?;

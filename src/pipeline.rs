@@ -68,6 +68,35 @@ pub fn load_dataset(source: &DataSource, cache: &Path) -> Result<Dataset, Error>
     }
 }
 
+/// Checks that a data set can train a classifier: not empty, at least two
+/// classes present.
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming the data set and the problem.
+pub fn check_trainable(data: &Dataset) -> Result<(), Error> {
+    if data.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "the data set {} is empty",
+            data.name()
+        )));
+    }
+    let present: Vec<&str> = data
+        .class_counts()
+        .iter()
+        .zip(data.classes())
+        .filter(|(n, _)| **n > 0)
+        .map(|(_, c)| c.as_str())
+        .collect();
+    if present.len() < 2 {
+        return Err(Error::InvalidInput(format!(
+            "the data set {} has only one class ({}); a classifier needs at least two",
+            data.name(),
+            present.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// Progress of a pipeline run, for the caller to display.
 #[derive(Debug, Clone)]
 pub enum Progress {
@@ -240,12 +269,8 @@ pub fn run_transfer(
     let source = load_dataset(&options.source, cache)?;
     let target = load_dataset(&options.target, cache)?;
     check_disjoint_provenance(&source, &target)?;
-    if target.classes().len() < 2 {
-        return Err(Error::InvalidInput(format!(
-            "the target {} has fewer than two classes",
-            target.name()
-        )));
-    }
+    check_trainable(&source)?;
+    check_trainable(&target)?;
     let (target_train, target_test) = split(&target, options.test_fraction, options.seed)?;
     times.setup = t.elapsed();
 

