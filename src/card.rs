@@ -1,7 +1,7 @@
 //! The model card: everything a client needs to use a server's model, and
 //! nothing about its weights.
 
-use cryptotl_graph::{HePlan, QuantizedModel};
+use cryptotl_graph::{HePlan, NoisePlan, QuantizedModel};
 use cryptotl_he::HeParameters;
 use cryptotl_quant::{AffineScale, InputQuantizer};
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,15 @@ pub struct ModelCard {
     pub output_scale: AffineScale,
     /// BFV parameters and output level.
     pub he: HePlan,
+    /// The noise the server adds to every response, if any
+    /// ([`cryptotl_graph::output_noise`]): the discrete Gaussian `σ` on the
+    /// quantized features with its tail bound and failure probability, the
+    /// sensitivity assumption (`Δ` per output value when one last-layer
+    /// integer weight changes by ±1, over `slots` values per response) and
+    /// the flooding parameters (`κ`, width `2^flood_bits`). Absent in cards
+    /// of servers without noise (and in cards written before this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_noise: Option<NoisePlan>,
 }
 
 impl ModelCard {
@@ -57,6 +66,7 @@ impl ModelCard {
             input: model.graph.input.clone(),
             output_scale: model.graph.output_scale(),
             he,
+            output_noise: None,
         };
         card.validate()?;
         Ok(card)
@@ -79,6 +89,17 @@ impl ModelCard {
             ));
         }
         let params = HeParameters::new(&self.he.params)?;
+        if let Some(noise) = &self.output_noise {
+            if noise.output_level != self.he.output_level
+                || !(noise.sigma.is_finite() && noise.sigma >= 0.0)
+            {
+                return Err(Error::InvalidCard(
+                    "the output noise disagrees with the HE plan's output level or has an \
+                     invalid sigma"
+                        .into(),
+                ));
+            }
+        }
         if self.he.output_level > params.max_level() {
             return Err(Error::InvalidCard(format!(
                 "output level {} beyond the parameters' deepest level {}",

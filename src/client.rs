@@ -16,11 +16,17 @@ pub struct LowerClient {
 }
 
 impl LowerClient {
-    /// Creates a client (and fresh keys) for a validated model card.
+    /// Creates a client (and fresh keys) for a validated model card. When
+    /// the card announces noise flooding, the evaluation keys carry the
+    /// client's public key.
     pub fn new(card: &ModelCard) -> Result<Self, Error> {
         let params = card.validate()?;
         let keys = ClientKeys::generate(&params);
-        let evaluation_keys = keys.evaluation_keys()?;
+        let mut evaluation_keys = keys.evaluation_keys()?;
+        if card.output_noise.is_some_and(|n| n.has_flooding()) {
+            // The server floods its responses: it needs the public key.
+            evaluation_keys = evaluation_keys.with_public_key(keys.public_key())?;
+        }
         Ok(Self {
             card: card.clone(),
             params,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use cryptotl::data::DatasetId;
 use cryptotl::graph::{FloatModel, QuantizedModel};
-use cryptotl::head::{Head, HeadConfig, TrainOptions, Trainer};
+use cryptotl::head::{DpOptions, Head, HeadConfig, TrainOptions, Trainer};
 use cryptotl::pipeline::{self, DataSource, Progress, TransferOptions, TransferReport};
 use cryptotl::pretrain::{PretrainConfig, QuantBits, TrainingMode};
 use cryptotl::serve::{ClientOptions, Limits, RemoteServer, ServerConfig, TlsPaths};
@@ -229,6 +229,18 @@ struct FinetuneArgs {
     test_fraction: f64,
     #[command(flatten)]
     head: HeadFlags,
+    /// Train the head with DP-SGD to this ε (with --dp-delta, --dp-clip):
+    /// Poisson-sampled batches, per-example clipping, Gaussian noise, a
+    /// fixed number of epochs (--epochs) and no early stopping. The head
+    /// file records the ε spent. See docs/privacy.md.
+    #[arg(long, value_name = "EPSILON")]
+    dp_epsilon: Option<f64>,
+    /// δ of the DP guarantee (should be below 1 / training-set size).
+    #[arg(long, default_value_t = 1e-5, requires = "dp_epsilon")]
+    dp_delta: f64,
+    /// Per-example gradient clipping norm C.
+    #[arg(long, default_value_t = 1.0, requires = "dp_epsilon")]
+    dp_clip: f64,
 }
 
 #[derive(Debug, Args)]
@@ -443,6 +455,34 @@ fn server_dir(model: &Path) -> PathBuf {
     model.join("server")
 }
 
+/// The per-sample feature scaling used for heads trained with DP: each
+/// decrypted feature vector is L2-normalized and multiplied by √dim, so
+/// coordinates are O(1) without statistics of other (private) samples
+/// (standardization would leak them un-noised).
+fn dp_feature_transform(features: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+    features
+        .into_iter()
+        .map(|mut v| {
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                let k = (v.len() as f32).sqrt() / norm;
+                v.iter_mut().for_each(|x| *x *= k);
+            }
+            v
+        })
+        .collect()
+}
+
+/// Features as `head` was trained on them: DP heads (their training record
+/// carries a DP record) use [`dp_feature_transform`].
+fn features_for_head(head: &Head, features: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+    if head.training().is_some_and(|t| t.dp.is_some()) {
+        dp_feature_transform(features)
+    } else {
+        features
+    }
+}
+
 /// Refuses, before any embedding work, a local model whose input dimension
 /// is not the embedder's (a remote server's card is checked on connect).
 fn check_model_dim(server: &ServerFlags, embedding_dim: usize) -> Result<(), Error> {
@@ -614,15 +654,39 @@ fn run(cli: Cli) -> Result<(), Error> {
             let all: Vec<Vec<f32>> = x_train.iter().chain(&x_test).cloned().collect();
             let features =
                 encrypted_client_features(&args.server, &args.client, &all, &mut reporter)?;
+            let dp = args
+                .dp_epsilon
+                .map(|e| DpOptions::new(e, args.dp_delta, args.dp_clip));
+            let features = if dp.is_some() {
+                dp_feature_transform(features)
+            } else {
+                features
+            };
             let (f_train, f_test) = features.split_at(x_train.len());
-            reporter.stage("training the head");
+            reporter.stage(if dp.is_some() {
+                "training the head with DP-SGD"
+            } else {
+                "training the head"
+            });
             let config = HeadConfig {
                 hidden: args.head.hidden,
+                // Standardization statistics would be computed from the
+                // private data without noise: off under DP.
+                standardize: dp.is_none(),
                 ..HeadConfig::new(f_train.first().map_or(0, Vec::len), data.classes().len())
             };
-            let (head, report) = Trainer::new(config, args.head.options())
-                .class_names(data.classes().to_vec())
-                .fit(f_train, train.labels())?;
+            let mut trainer =
+                Trainer::new(config, args.head.options()).class_names(data.classes().to_vec());
+            if let Some(dp) = dp {
+                trainer = trainer.differential_privacy(dp);
+            }
+            let (head, report) = trainer.fit(f_train, train.labels())?;
+            if let Some(spent) = head.training().and_then(|t| t.dp.as_ref()) {
+                println!(
+                    "differential privacy spent: ε = {:.3}, δ = {:e} (clip {}, noise multiplier {:.3})",
+                    spent.epsilon, spent.delta, spent.clip, spent.noise_multiplier
+                );
+            }
             head.save(&args.out)?;
             let metrics = head.evaluate(f_test, test.labels())?;
             println!(
@@ -657,6 +721,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let x = embedder.embed(&texts)?;
             let features =
                 encrypted_client_features(&args.server, &args.client, &x, &mut reporter)?;
+            let features = features_for_head(&head, features);
             let proba = head.predict_proba(&features)?;
             let predictions = head.predict(&features)?;
             for ((text, p), c) in texts.iter().zip(&proba).zip(&predictions) {
@@ -679,6 +744,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let x = embedder.embed_cached(data.texts(), &cache)?;
             let features =
                 encrypted_client_features(&args.server, &args.client, &x, &mut reporter)?;
+            let features = features_for_head(&head, features);
             let metrics = head.evaluate(&features, data.labels())?;
             println!("{} ({} samples):\n{metrics}", data.name(), data.len());
             match head.training().and_then(|t| t.dp.as_ref()) {

@@ -1,7 +1,10 @@
 //! The server side: serves a quantized lower network on encrypted batches.
 
-use cryptotl_graph::{EncryptedEvaluator, QuantizedGraph, QuantizedModel};
-use cryptotl_he::{EncryptedBatch, EvaluationKeys, HeParameters};
+use cryptotl_graph::{
+    plan_output_noise, plan_with_output_noise, EncryptedEvaluator, NoisePlan, OutputNoise,
+    QuantizedGraph, QuantizedModel,
+};
+use cryptotl_he::{EncryptedBatch, EvaluationKeys, HeParameters, Preset};
 
 use crate::card::ModelCard;
 use crate::error::Error;
@@ -12,6 +15,7 @@ pub struct LowerServer {
     graph: QuantizedGraph,
     params: HeParameters,
     card: ModelCard,
+    noise: Option<NoisePlan>,
 }
 
 impl LowerServer {
@@ -27,7 +31,40 @@ impl LowerServer {
             graph: model.graph,
             params,
             card,
+            noise: None,
         })
+    }
+
+    /// Like [`LowerServer::new`], but every response carries the server's
+    /// output noise ([`cryptotl_graph::output_noise`]): discrete Gaussian
+    /// noise of standard deviation `noise.sigma` on the quantized features
+    /// (under encryption) and, if `noise.flooding_kappa > 0`, noise flooding
+    /// (clients must then send their public key, which [`crate::LowerClient`]
+    /// does when the card says so). The card advertises the noise and the
+    /// output level it needs.
+    ///
+    /// For the CLI's `serve --output-noise SIGMA`:
+    /// `LowerServer::with_output_noise(model, OutputNoise::new(SIGMA))`.
+    ///
+    /// # Errors
+    /// As [`LowerServer::new`]; [`cryptotl_graph::GraphError::NoiseDoesNotFit`]
+    /// (naming the output layer) when the model's plaintext modulus has no
+    /// room for the noise's tail bound — re-plan the model with
+    /// [`plan_model_for_noise`] first; flooding that exceeds the noise
+    /// budget.
+    pub fn with_output_noise(model: QuantizedModel, noise: OutputNoise) -> Result<Self, Error> {
+        let mut server = Self::new(model)?;
+        let plan = plan_output_noise(&server.graph, &server.card.he, &noise)?;
+        server.card.he.output_level = plan.output_level;
+        server.card.output_noise = Some(plan);
+        server.card.validate()?;
+        server.noise = Some(plan);
+        Ok(server)
+    }
+
+    /// The output noise in use, if any.
+    pub fn output_noise(&self) -> Option<&NoisePlan> {
+        self.noise.as_ref()
     }
 
     /// The model card to publish.
@@ -49,7 +86,10 @@ impl LowerServer {
 
     /// Opens a session from already parsed evaluation keys.
     pub fn open_session_with(&self, keys: EvaluationKeys) -> Result<Session, Error> {
-        let evaluator = EncryptedEvaluator::from_plan(&self.graph, &self.card.he, keys)?;
+        let mut evaluator = EncryptedEvaluator::from_plan(&self.graph, &self.card.he, keys)?;
+        if let Some(noise) = &self.noise {
+            evaluator = evaluator.with_output_noise(noise)?;
+        }
         Ok(Session {
             evaluator,
             input_dim: self.card.input_dim,
@@ -76,4 +116,26 @@ impl Session {
     pub fn evaluate_batch(&self, batch: &EncryptedBatch) -> Result<EncryptedBatch, Error> {
         Ok(self.evaluator.evaluate(batch)?)
     }
+}
+
+/// Re-plans a model's HE parameters (same ring degree) so that its plaintext
+/// modulus has room for `noise` next to the output bound
+/// ([`cryptotl_graph::plan_with_output_noise`]); replaces `model.he_plan`.
+/// This changes the model's fingerprint and card.
+///
+/// # Errors
+/// A model without an HE plan or with an unknown ring degree, and planning
+/// errors.
+pub fn plan_model_for_noise(model: &mut QuantizedModel, noise: &OutputNoise) -> Result<(), Error> {
+    let plan = model.he_plan.as_ref().ok_or_else(|| {
+        Error::InvalidCard("the model has no HE plan; plan it before serving".into())
+    })?;
+    let degree = HeParameters::new(&plan.params)?.degree();
+    let preset = Preset::all()
+        .into_iter()
+        .find(|p| p.degree() == degree)
+        .ok_or_else(|| Error::InvalidCard(format!("no preset has ring degree {degree}")))?;
+    let (plan, _) = plan_with_output_noise(&model.graph, preset, noise)?;
+    model.he_plan = Some(plan);
+    Ok(())
 }

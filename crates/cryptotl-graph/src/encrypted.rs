@@ -15,12 +15,17 @@
 //! interval bound analysis (so evaluation can never wrap around) and the
 //! output level from a calibration run with a throwaway key.
 
+use cryptotl_dp::DiscreteGaussian;
 use cryptotl_he::{ClientKeys, EncryptedBatch, EvaluationKeys, Evaluator, HeParameters, Preset};
 use cryptotl_quant::{InputQuantizer, IntegerLayer, WeightQuantization};
+use rand::{CryptoRng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
 
 use crate::error::{GraphError, Result};
 use crate::graph::Graph;
 use crate::model_file::HePlan;
+use crate::output_noise::{check_noise_fits, NoisePlan};
 use crate::quantize::QuantizedGraph;
 
 /// Noise budget (bits) the output must keep after modulus switching, as
@@ -41,6 +46,7 @@ pub struct EncryptedEvaluator {
     graph: QuantizedGraph,
     evaluator: Evaluator,
     output_level: usize,
+    noise: Option<NoisePlan>,
 }
 
 impl EncryptedEvaluator {
@@ -73,7 +79,50 @@ impl EncryptedEvaluator {
             graph: graph.clone(),
             evaluator: Evaluator::with_keys(keys),
             output_level,
+            noise: None,
         })
+    }
+
+    /// Adds the server's output noise ([`crate::output_noise`]) to every
+    /// evaluation: discrete Gaussian noise on the outputs and/or flooding,
+    /// then the switch to the plan's output level.
+    ///
+    /// # Errors
+    /// [`GraphError::NoiseDoesNotFit`] if the noise's tail bound does not fit
+    /// the plaintext modulus next to the output bound; a missing public key
+    /// when the plan floods; an output level beyond the parameters.
+    pub fn with_output_noise(mut self, plan: &NoisePlan) -> Result<Self> {
+        let params = self.evaluator.params();
+        if plan.has_noise() {
+            DiscreteGaussian::new(plan.sigma)
+                .map_err(|e| GraphError::InvalidInput(format!("output noise: {e}")))?;
+            check_noise_fits(&self.graph, params.plaintext_modulus(), plan.tail_bound)?;
+        }
+        if plan.output_level > params.max_level() {
+            return Err(GraphError::InvalidInput(format!(
+                "output level {} exceeds the parameters' deepest level {}",
+                plan.output_level,
+                params.max_level()
+            )));
+        }
+        if plan.has_flooding() && self.evaluator.keys().and_then(|k| k.public_key()).is_none() {
+            return Err(GraphError::He(cryptotl_he::HeError::MissingKey(
+                "public key (the server floods its responses; the client must send it)",
+            )));
+        }
+        self.output_level = plan.output_level;
+        self.noise = Some(*plan);
+        Ok(self)
+    }
+
+    /// The output noise in use, if any.
+    pub fn output_noise(&self) -> Option<&NoisePlan> {
+        self.noise.as_ref()
+    }
+
+    /// The HE evaluator (for planning).
+    pub(crate) fn he(&self) -> &Evaluator {
+        &self.evaluator
     }
 
     /// Prepares encrypted evaluation following a stored [`HePlan`]; the keys
@@ -99,9 +148,86 @@ impl EncryptedEvaluator {
     }
 
     /// Evaluates the graph on a fresh batch of encrypted quantized inputs and
-    /// returns the encrypted integer outputs at the output level.
+    /// returns the encrypted integer outputs at the output level — with the
+    /// output noise, if configured, drawn from a ChaCha20 generator seeded
+    /// from the operating system.
     pub fn evaluate(&self, batch: &EncryptedBatch) -> Result<EncryptedBatch> {
+        if self.noise.is_some() {
+            return self.evaluate_with_rng(batch, &mut ChaCha20Rng::from_os_rng());
+        }
         let mut x = self.evaluate_unswitched(batch)?;
+        if x.level() != self.output_level {
+            x = self.evaluator.switch_to_level(&x, self.output_level)?;
+        }
+        Ok(x)
+    }
+
+    /// [`EncryptedEvaluator::evaluate`] with the noise drawn from `rng`
+    /// (discrete Gaussian noise first, [`EncryptedEvaluator::draw_output_noise`],
+    /// then the flooding seeds). A seeded `rng` is for tests: anyone who
+    /// knows the seed can remove the noise.
+    pub fn evaluate_with_rng<R: RngCore + CryptoRng>(
+        &self,
+        batch: &EncryptedBatch,
+        rng: &mut R,
+    ) -> Result<EncryptedBatch> {
+        let noise = self.draw_output_noise(rng)?;
+        self.evaluate_with_noise(batch, noise.as_deref(), rng)
+    }
+
+    /// Draws the discrete Gaussian output noise of one response: for every
+    /// output ciphertext, `N` independent samples of `N_ℤ(0, σ²)` (one per
+    /// slot), from one ChaCha20 seed per ciphertext drawn from `rng` in
+    /// order. `None` without discrete Gaussian noise.
+    pub fn draw_output_noise<R: RngCore + CryptoRng>(
+        &self,
+        rng: &mut R,
+    ) -> Result<Option<Vec<Vec<i64>>>> {
+        let Some(plan) = self.noise.filter(NoisePlan::has_noise) else {
+            return Ok(None);
+        };
+        let dg = DiscreteGaussian::new(plan.sigma)
+            .map_err(|e| GraphError::InvalidInput(format!("output noise: {e}")))?;
+        let n = self.evaluator.params().degree();
+        let seeds: Vec<[u8; 32]> = (0..self.graph.output_dim())
+            .map(|_| {
+                let mut s = [0u8; 32];
+                rng.fill_bytes(&mut s);
+                s
+            })
+            .collect();
+        Ok(Some(
+            seeds
+                .par_iter()
+                .map(|s| dg.sample_vec(n, &mut ChaCha20Rng::from_seed(*s)))
+                .collect(),
+        ))
+    }
+
+    /// Evaluates, adds the given per-slot `noise` (one vector of at most `N`
+    /// values per output) to the outputs, floods if the noise plan says so
+    /// (seeds from `rng`) and switches to the output level. The caller
+    /// guarantees that `noise` stays within the plan's tail bound (values
+    /// beyond it are refused, as they could wrap around).
+    pub fn evaluate_with_noise<R: RngCore + CryptoRng>(
+        &self,
+        batch: &EncryptedBatch,
+        noise: Option<&[Vec<i64>]>,
+        rng: &mut R,
+    ) -> Result<EncryptedBatch> {
+        let mut x = self.evaluate_unswitched(batch)?;
+        if let Some(noise) = noise {
+            let bound = self.noise.map_or(0, |p| p.tail_bound);
+            if noise.iter().flatten().any(|v| v.unsigned_abs() > bound) {
+                return Err(GraphError::InvalidInput(format!(
+                    "output noise beyond the tail bound {bound} could wrap around"
+                )));
+            }
+            x = self.evaluator.add_slot_values(&x, noise)?;
+        }
+        if let Some(plan) = self.noise.filter(NoisePlan::has_flooding) {
+            x = self.evaluator.flood(&x, plan.flood_bits, rng)?;
+        }
         if x.level() != self.output_level {
             x = self.evaluator.switch_to_level(&x, self.output_level)?;
         }
@@ -151,13 +277,54 @@ impl EncryptedEvaluator {
 /// If the graph's values need more than 61 bits, or if no level keeps the
 /// required budget (the network is too deep or too wide for the preset).
 pub fn plan(graph: &QuantizedGraph, preset: Preset) -> Result<HePlan> {
+    plan_with_plaintext_bits(graph, preset, 0)
+}
+
+/// [`plan`] with a plaintext modulus of at least `min_bits` bits (for
+/// headroom above the bound analysis, e.g. for output noise).
+pub(crate) fn plan_with_plaintext_bits(
+    graph: &QuantizedGraph,
+    preset: Preset,
+    min_bits: u32,
+) -> Result<HePlan> {
     let bits = graph
         .bounds()?
         .required_plaintext_bits()
-        .max(MIN_PLAINTEXT_BITS);
+        .max(MIN_PLAINTEXT_BITS)
+        .max(min_bits);
     let params = HeParameters::for_plaintext_bits(preset, bits)?;
     let client = ClientKeys::generate(&params);
     let evaluator = EncryptedEvaluator::new(graph, client.evaluation_keys()?, 0)?;
+    let out = calibration_outputs(&evaluator, &client)?;
+    if client.noise_budget(&out)? < MIN_OUTPUT_BUDGET_BITS {
+        return Err(GraphError::InvalidGraph(format!(
+            "the network exhausts the noise budget at {preset} (t of {bits} bits); \
+             use the larger preset or smaller bit widths"
+        )));
+    }
+    let mut output_level = 0;
+    for level in 1..=params.max_level() {
+        let switched = evaluator.evaluator.switch_to_level(&out, level)?;
+        if client.noise_budget(&switched)? < MIN_OUTPUT_BUDGET_BITS {
+            break;
+        }
+        output_level = level;
+    }
+    Ok(HePlan {
+        params: params.spec().clone(),
+        output_level,
+    })
+}
+
+/// The calibration outputs of [`plan`]: the graph evaluated (unswitched) on
+/// inputs at the extremes of the input range (all-minimum, all-maximum,
+/// alternating) under `client`'s keys, restricted to the
+/// [`CALIBRATION_ROWS`] largest rows of a final linear layer.
+pub(crate) fn calibration_outputs(
+    evaluator: &EncryptedEvaluator,
+    client: &ClientKeys,
+) -> Result<EncryptedBatch> {
+    let graph = &evaluator.graph;
     let d = graph.input_dim();
     let hi = graph.input.max_level();
     // Extreme inputs: all-minimum, all-maximum and alternating.
@@ -184,24 +351,7 @@ pub fn plan(graph: &QuantizedGraph, preset: Preset) -> Result<HePlan> {
         }
         _ => out,
     };
-    if client.noise_budget(&out)? < MIN_OUTPUT_BUDGET_BITS {
-        return Err(GraphError::InvalidGraph(format!(
-            "the network exhausts the noise budget at {preset} (t of {bits} bits); \
-             use the larger preset or smaller bit widths"
-        )));
-    }
-    let mut output_level = 0;
-    for level in 1..=params.max_level() {
-        let switched = evaluator.evaluator.switch_to_level(&out, level)?;
-        if client.noise_budget(&switched)? < MIN_OUTPUT_BUDGET_BITS {
-            break;
-        }
-        output_level = level;
-    }
-    Ok(HePlan {
-        params: params.spec().clone(),
-        output_level,
-    })
+    Ok(out)
 }
 
 /// Quantizes `graph` (fusing it first) with the bit widths the bound

@@ -64,6 +64,24 @@ pub enum GraphError {
     /// inconsistent with its manifest.
     #[error("malformed model file: {0}")]
     MalformedModel(String),
+    /// The server's output noise does not fit the plaintext modulus next to
+    /// the bound of the output layer: `2 (bound + noise_bound) ≥ t`, so a
+    /// noisy feature could wrap around.
+    #[error(
+        "output noise does not fit at layer {layer}: |value| <= {bound} plus noise <= {noise_bound} \
+         needs a plaintext modulus above {}, have {modulus} (lower sigma or raise t)",
+        2 * (bound + u128::from(*noise_bound))
+    )]
+    NoiseDoesNotFit {
+        /// The output layer's name.
+        layer: String,
+        /// Largest absolute output value from the bound analysis.
+        bound: u128,
+        /// Tail bound `B` of the noise.
+        noise_bound: u64,
+        /// The plaintext modulus `t`.
+        modulus: u64,
+    },
     /// An error reported by the HE crate (parameters, keys, evaluation).
     #[error("homomorphic encryption: {0}")]
     He(#[from] cryptotl_he::HeError),

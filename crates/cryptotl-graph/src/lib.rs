@@ -17,6 +17,8 @@
 //!   plaintext-modulus bound analysis and the float-vs-quantized error bound,
 //! - [`encrypted`]: the encrypted evaluator ([`EncryptedEvaluator`]), bit-exact
 //!   against the integer evaluator, and HE planning ([`plan`]),
+//! - [`output_noise`]: the server's output noise (discrete Gaussian noise on
+//!   the features and noise flooding, [`plan_output_noise`]),
 //! - [`model_file`]: model files (safetensors weights + a JSON manifest) for
 //!   float and quantized graphs, with the optional HE plan ([`HePlan`]).
 #![deny(missing_docs)]
@@ -29,6 +31,7 @@ pub mod fusion;
 pub mod graph;
 pub mod layers;
 pub mod model_file;
+pub mod output_noise;
 pub mod quantize;
 
 pub use encrypted::{plan, widest_quantization, EncryptedEvaluator};
@@ -37,4 +40,5 @@ pub use fusion::{fuse, is_fused, FusedGraph};
 pub use graph::{Graph, LowerNetworkParams};
 pub use layers::{AvgPool1d, Conv1d, Dense, Layer, Shape};
 pub use model_file::{FloatModel, HePlan, Model, ModelBytes, QuantizedModel, FORMAT_VERSION};
+pub use output_noise::{plan_output_noise, plan_with_output_noise, NoisePlan, OutputNoise};
 pub use quantize::QuantizedGraph;

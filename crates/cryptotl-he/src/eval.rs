@@ -2,12 +2,16 @@
 //!
 //! All operations act slot-wise, so on every sample of a batch at once:
 //! integer-weighted sums ([`Evaluator::weighted_sums`], the inner loop of a
-//! dense layer), constant additions, polynomials of degree ≤ 2 via one
-//! ciphertext multiplication and relinearization, and modulus switching.
+//! dense layer), constant additions, per-slot plaintext additions
+//! ([`Evaluator::add_slot_values`]), polynomials of degree ≤ 2 via one
+//! ciphertext multiplication and relinearization, modulus switching, and
+//! noise flooding for circuit privacy ([`Evaluator::flood`]).
 
 use fhe::bfv::{Ciphertext, Encoding, Plaintext};
 use fhe_math::rq::{traits::TryConvertFrom, Poly, Representation};
-use fhe_traits::FheEncoder;
+use fhe_traits::{FheEncoder, FheEncrypter};
+use rand::{CryptoRng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 
 use crate::batch::EncryptedBatch;
@@ -15,6 +19,25 @@ use crate::error::{HeError, Result};
 use crate::kernel::{self, CheckedWeights};
 use crate::keys::EvaluationKeys;
 use crate::params::HeParameters;
+
+/// Largest flooding width `2^flood_bits` supported by [`Evaluator::flood`]
+/// (beyond any modulus the presets use).
+pub const MAX_FLOOD_BITS: u32 = 512;
+
+/// `(x − 2^bits) mod q` for `x` given as little-endian 64-bit limbs.
+fn centered_residue(limbs: &[u64], bits: u32, q: u64) -> u64 {
+    let q128 = u128::from(q);
+    let mut r: u128 = 0;
+    for &l in limbs.iter().rev() {
+        r = ((r << 64) | u128::from(l)) % q128;
+    }
+    // 2^bits mod q by square-and-multiply-free doubling.
+    let mut p: u128 = 1 % q128;
+    for _ in 0..bits {
+        p = (p << 1) % q128;
+    }
+    ((r + q128 - p) % q128) as u64
+}
 
 /// Evaluates integer arithmetic on [`EncryptedBatch`]es. Holds no secret.
 #[derive(Clone, Debug)]
@@ -43,6 +66,11 @@ impl Evaluator {
     /// The parameters this evaluator works with.
     pub fn params(&self) -> &HeParameters {
         &self.params
+    }
+
+    /// The evaluation keys, if any.
+    pub fn keys(&self) -> Option<&EvaluationKeys> {
+        self.keys.as_ref()
     }
 
     fn check_batch(&self, batch: &EncryptedBatch) -> Result<()> {
@@ -167,6 +195,169 @@ impl Evaluator {
         )?)
     }
 
+    /// Adds `values[i][s]` to slot `s` of ciphertext `i` (slots past
+    /// `values[i].len()` get 0): a different plaintext integer per sample and
+    /// feature, e.g. noise. Values must lie in `[-(t-1)/2, (t-1)/2]`; the sum
+    /// is taken mod `t` like every BFV addition (the caller keeps it in
+    /// range). Noise is unchanged (a plaintext addition adds no noise beyond
+    /// the rounding of `Δ·m`).
+    ///
+    /// # Errors
+    /// A count other than one vector per ciphertext, a vector longer than
+    /// the `N` slots, or a value outside the plaintext range.
+    pub fn add_slot_values(
+        &self,
+        input: &EncryptedBatch,
+        values: &[Vec<i64>],
+    ) -> Result<EncryptedBatch> {
+        self.check_batch_and_count(input, values.len(), "slot vectors")?;
+        let n = self.params.degree();
+        let max = self.params.max_abs_value() as i128;
+        for (i, v) in values.iter().enumerate() {
+            if v.len() > n {
+                return Err(HeError::InvalidInput(format!(
+                    "slot vector {i} has {} values for {n} slots",
+                    v.len()
+                )));
+            }
+            if v.iter().any(|x| i128::from(*x).abs() > max) {
+                return Err(HeError::InvalidInput(format!(
+                    "slot vector {i} holds a value outside the plaintext range ±{max}"
+                )));
+            }
+        }
+        let level = input.level;
+        let mut out = input.clone();
+        out.seeds = None;
+        out.ciphertexts
+            .par_iter_mut()
+            .zip(values.par_iter())
+            .try_for_each(|(ct, v)| {
+                let pt = Plaintext::try_encode(
+                    v.as_slice(),
+                    Encoding::simd_at_level(level),
+                    self.params.bfv(),
+                )?;
+                *ct += &pt;
+                Ok::<_, HeError>(())
+            })?;
+        Ok(out)
+    }
+
+    /// Noise flooding (circuit privacy): adds to every ciphertext a fresh
+    /// public-key encryption of zero whose first part also carries a flooding
+    /// polynomial `e_f` with coefficients drawn independently and uniformly
+    /// from `[−2^flood_bits, 2^flood_bits)` (`flood_bits + 1` random bits,
+    /// shifted):
+    ///
+    /// `ct' = ct + (u·p0 + e1 + e_f, u·p1 + e2)`, with `(p0, p1)` the client's
+    /// public key and `u, e1, e2` fhe.rs's small fresh randomness.
+    ///
+    /// The message is unchanged and the noise becomes `e + e_pk + e_f`. The
+    /// mask `(c0', c1')` is a fresh RLWE sample (re-randomization), and by
+    /// the smudging lemma, if every coefficient of the evaluation noise obeys
+    /// `|e| ≤ E`, the noise's distribution is within statistical distance
+    /// `N·E / 2^(flood_bits+1)` per ciphertext of `e_pk + e_f` alone,
+    /// which does not depend on the computation. Choosing
+    /// `flood_bits ≥ κ + log2(N·E·count)` gives distance `≤ 2^−κ` for a batch
+    /// of `count` ciphertexts; the caller does this bound bookkeeping.
+    ///
+    /// Costs `flood_bits + 1` bits of noise budget (the flooding term
+    /// dominates). `rng` must be a CSPRNG (the server's secret randomness);
+    /// from it one ChaCha20 seed per ciphertext is drawn in order, so a
+    /// seeded `rng` gives reproducible output.
+    ///
+    /// # Errors
+    /// [`HeError::MissingKey`] without the client's public key;
+    /// [`HeError::InvalidInput`] if `flood_bits > MAX_FLOOD_BITS` or if `2^flood_bits`
+    /// alone already exceeds the decryption bound `q_level / (2t)`.
+    pub fn flood<R: RngCore + CryptoRng>(
+        &self,
+        input: &EncryptedBatch,
+        flood_bits: u32,
+        rng: &mut R,
+    ) -> Result<EncryptedBatch> {
+        self.check_batch(input)?;
+        let pk = self
+            .keys
+            .as_ref()
+            .and_then(|k| k.public.as_ref())
+            .ok_or(HeError::MissingKey("public key (noise flooding)"))?;
+        let level = input.level;
+        let headroom = i64::from(self.params.log_q_at_level(level))
+            - i64::from(self.params.plaintext_bits())
+            - 1;
+        if flood_bits > MAX_FLOOD_BITS || i64::from(flood_bits) >= headroom {
+            return Err(HeError::InvalidInput(format!(
+                "flooding with 2^{flood_bits} exceeds the noise room of level {level} \
+                 (about 2^{headroom}, and at most 2^{MAX_FLOOD_BITS} is supported)"
+            )));
+        }
+        let ctx = self.params.bfv().context_at_level(level)?.clone();
+        let moduli = ctx.moduli().to_vec();
+        let n = self.params.degree();
+        let limbs = (flood_bits as usize + 1).div_ceil(64);
+        let top_bits = (flood_bits + 1) % 64;
+        let top_mask = if top_bits == 0 {
+            u64::MAX
+        } else {
+            (1u64 << top_bits) - 1
+        };
+        let seeds: Vec<[u8; 32]> = input
+            .ciphertexts
+            .iter()
+            .map(|_| {
+                let mut seed = [0u8; 32];
+                rng.fill_bytes(&mut seed);
+                seed
+            })
+            .collect();
+        let zero = Plaintext::zero(Encoding::simd_at_level(level), self.params.bfv())?;
+        let ciphertexts = input
+            .ciphertexts
+            .par_iter()
+            .zip(seeds.par_iter())
+            .map(|(ct, seed)| {
+                let mut rng = ChaCha20Rng::from_seed(*seed);
+                let mut z = pk.key.try_encrypt(&zero, &mut rng)?;
+                // e_f = x − 2^flood_bits with x uniform on flood_bits + 1
+                // bits, in RNS form: row m holds e_f mod q_m.
+                let e: Vec<Vec<u64>> = (0..n)
+                    .map(|_| {
+                        let mut x: Vec<u64> = (0..limbs).map(|_| rng.next_u64()).collect();
+                        if let Some(top) = x.last_mut() {
+                            *top &= top_mask;
+                        }
+                        x
+                    })
+                    .collect();
+                let mut residues = Vec::with_capacity(moduli.len() * n);
+                for &q in &moduli {
+                    residues.extend(e.iter().map(|x| centered_residue(x, flood_bits, q)));
+                }
+                let mut flood =
+                    Poly::try_convert_from(residues, &ctx, false, Representation::PowerBasis)?;
+                flood.change_representation(Representation::Ntt);
+                let mut parts: Vec<Poly> = z.iter().cloned().collect();
+                parts[0] += &flood;
+                z = Ciphertext::new(parts, self.params.bfv())?;
+                if z.len() != ct.len() {
+                    return Err(HeError::InvalidInput(format!(
+                        "cannot flood a ciphertext of {} parts (relinearize first)",
+                        ct.len()
+                    )));
+                }
+                Ok(ct + &z)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(EncryptedBatch::new(
+            &self.params,
+            ciphertexts,
+            input.samples,
+            level,
+        ))
+    }
+
     /// Evaluates, on ciphertext `i`, the polynomial with integer coefficients
     /// `coefficients[i]` (ascending: `c0 + c1·x + c2·x²`, degree ≤ 2).
     ///
@@ -284,5 +475,29 @@ impl Evaluator {
             input.samples,
             level,
         ))
+    }
+}
+
+#[cfg(test)]
+mod flood_tests {
+    use super::centered_residue;
+
+    #[test]
+    fn centered_residues_match_i128_arithmetic() {
+        let q = 0xffff_ffff_0000_0001u64;
+        for (x, bits) in [
+            (0u128, 3u32),
+            (5, 3),
+            (15, 3),
+            (1 << 100, 100),
+            (u128::MAX >> 1, 126),
+        ] {
+            let limbs = [x as u64, (x >> 64) as u64];
+            let v = x as i128 - (1i128 << bits);
+            assert_eq!(
+                centered_residue(&limbs, bits, q),
+                v.rem_euclid(i128::from(q)) as u64
+            );
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use fhe::bfv::{RelinearizationKey, SecretKey};
+use fhe::bfv::{PublicKey as BfvPublicKey, RelinearizationKey, SecretKey};
 use zeroize::ZeroizeOnDrop;
 
 use crate::error::Result;
@@ -53,7 +53,20 @@ impl ClientKeys {
         Ok(EvaluationKeys {
             params: self.params.clone(),
             relin,
+            public: None,
         })
+    }
+
+    /// Generates a BFV public key (fhe.rs's `PublicKey`: a fresh secret-key
+    /// encryption of zero, `(−a·s + e, a)`). It is public under RLWE and lets
+    /// the server re-randomize its responses ([`crate::Evaluator::flood`],
+    /// circuit privacy); attach it with [`EvaluationKeys::with_public_key`].
+    pub fn public_key(&self) -> PublicKey {
+        let mut rng = rand::rng();
+        PublicKey {
+            params: self.params.clone(),
+            key: BfvPublicKey::new(&self.secret, &mut rng),
+        }
     }
 
     /// The secret key, for the modules of this crate only.
@@ -62,11 +75,40 @@ impl ClientKeys {
     }
 }
 
-/// Public evaluation keys: what the server needs to multiply ciphertexts.
+/// The client's BFV public key (see [`ClientKeys::public_key`]).
+#[derive(Clone)]
+pub struct PublicKey {
+    pub(crate) params: HeParameters,
+    pub(crate) key: BfvPublicKey,
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("params", &self.params.fingerprint())
+            .finish()
+    }
+}
+
+impl PublicKey {
+    /// The parameters this key belongs to.
+    pub fn params(&self) -> &HeParameters {
+        &self.params
+    }
+
+    /// The fhe.rs key.
+    pub fn bfv(&self) -> &BfvPublicKey {
+        &self.key
+    }
+}
+
+/// Public evaluation keys: what the server needs to multiply ciphertexts
+/// and, optionally, the public key it needs to flood responses.
 #[derive(Clone)]
 pub struct EvaluationKeys {
     pub(crate) params: HeParameters,
     pub(crate) relin: RelinearizationKey,
+    pub(crate) public: Option<PublicKey>,
 }
 
 impl fmt::Debug for EvaluationKeys {
@@ -74,6 +116,7 @@ impl fmt::Debug for EvaluationKeys {
         f.debug_struct("EvaluationKeys")
             .field("params", &self.params)
             .field("relinearization", &true)
+            .field("public_key", &self.public.is_some())
             .finish()
     }
 }
@@ -87,5 +130,23 @@ impl EvaluationKeys {
     /// The relinearization key.
     pub fn relinearization_key(&self) -> &RelinearizationKey {
         &self.relin
+    }
+
+    /// The public key, if the client attached one (needed for flooding).
+    pub fn public_key(&self) -> Option<&PublicKey> {
+        self.public.as_ref()
+    }
+
+    /// Attaches the client's public key; it is then serialized with the
+    /// evaluation keys (as a second message, see [`crate::wire`]).
+    ///
+    /// # Errors
+    /// [`crate::HeError::ParameterMismatch`] if the key belongs to other
+    /// parameters.
+    pub fn with_public_key(mut self, key: PublicKey) -> Result<Self> {
+        self.params
+            .ensure_same(key.params.bfv(), "the public key")?;
+        self.public = Some(key);
+        Ok(self)
     }
 }

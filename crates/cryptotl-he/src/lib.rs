@@ -6,10 +6,12 @@
 //! - [`params`]: parameter presets (N = 8192 and 16384) that are checked
 //!   against the HomomorphicEncryption.org 128-bit classical security table,
 //! - [`keys`]: the client's secret key (never serialized, never printed,
-//!   zeroized on drop) and the evaluation keys the server needs,
+//!   zeroized on drop), the evaluation keys the server needs and the
+//!   client's public key (for noise flooding),
 //! - [`batch`]: batched packing, one SIMD slot per sample,
-//! - [`eval`]: integer-weighted sums, plaintext additions, low-degree
-//!   polynomials via ciphertext multiplication, and modulus switching,
+//! - [`eval`]: integer-weighted sums, plaintext additions (per ciphertext or
+//!   per slot), low-degree polynomials via ciphertext multiplication, modulus
+//!   switching, and noise flooding (circuit privacy),
 //! - [`wire`]: a versioned binary format for ciphertexts and keys whose
 //!   loader never panics on hostile input,
 //! - [`noise`]: client-side noise-budget inspection.
@@ -28,5 +30,5 @@ pub mod wire;
 pub use batch::EncryptedBatch;
 pub use error::HeError;
 pub use eval::Evaluator;
-pub use keys::{ClientKeys, EvaluationKeys};
+pub use keys::{ClientKeys, EvaluationKeys, PublicKey};
 pub use params::{HeParameters, ParameterSpec, Preset};

@@ -6,7 +6,7 @@
 //! |--------|-----------------------------------------------------|
 //! | 0..4   | magic `CTHE`                                        |
 //! | 4..6   | format version, u16 little-endian (currently 1)     |
-//! | 6      | kind: 1 = ciphertext batch, 2 = evaluation keys      |
+//! | 6      | kind: 1 = ciphertext batch, 2 = evaluation keys, 3 = public key |
 //! | 7      | reserved, 0                                         |
 //! | 8..24  | parameter fingerprint ([`crate::params::Fingerprint`]) |
 //! | 24..32 | body length in bytes, u64 little-endian             |
@@ -21,6 +21,12 @@
 //! **Evaluation keys** carry fhe.rs's relinearization-key encoding as the
 //! body; it is structurally validated (levels, counts, degrees, lengths,
 //! representations and every coefficient `< q`) before fhe.rs parses it.
+//! When the client attached its public key
+//! ([`EvaluationKeys::with_public_key`]), the evaluation-keys message is
+//! followed by a **public key** message (kind 3) in the same byte string;
+//! its body is fhe.rs's public-key encoding (a level-0 ciphertext, seeded or
+//! not), validated the same way. Readers that expect no public key see the
+//! same first message as before.
 //!
 //! Decoding never panics: truncated, oversized, garbled or foreign-parameter
 //! input gives a [`HeError`]. Integrity against tampering is the transport's
@@ -35,7 +41,7 @@ use rayon::prelude::*;
 
 use crate::batch::EncryptedBatch;
 use crate::error::{HeError, Result};
-use crate::keys::EvaluationKeys;
+use crate::keys::{EvaluationKeys, PublicKey};
 use crate::params::{bit_length, Fingerprint, HeParameters};
 
 /// Magic bytes at the start of every message.
@@ -53,6 +59,8 @@ pub enum Kind {
     CiphertextBatch = 1,
     /// [`EvaluationKeys`].
     EvaluationKeys = 2,
+    /// A [`PublicKey`].
+    PublicKey = 3,
 }
 
 /// Reads the header of a message: checks magic, version, kind, fingerprint
@@ -352,19 +360,122 @@ struct RqMirror {
 /// fhe-math's protobuf value for the NTT-Shoup representation of key polynomials.
 const REPRESENTATION_NTT_SHOUP: i32 = 3;
 
+/// Splits `bytes` after its first message (as announced by the header's body
+/// length); the first part is returned whole when the header is short or
+/// announces more bytes than present (then [`read_header`] reports it).
+fn split_first_message(bytes: &[u8]) -> (&[u8], &[u8]) {
+    if bytes.len() < HEADER_LEN {
+        return (bytes, &[]);
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[24..32]);
+    let body = u64::from_le_bytes(len);
+    match usize::try_from(body)
+        .ok()
+        .and_then(|b| b.checked_add(HEADER_LEN))
+    {
+        Some(end) if end <= bytes.len() => bytes.split_at(end),
+        _ => (bytes, &[]),
+    }
+}
+
+/// Checks one serialized fhe-math polynomial: decodes, has degree `N`, the
+/// `representation`, and every coefficient below its modulus at level 0.
+fn check_poly(bytes: &[u8], params: &HeParameters, representation: i32) -> Result<()> {
+    let rq = RqMirror::decode(bytes)
+        .map_err(|_| HeError::Malformed("key polynomial does not decode".into()))?;
+    let n = params.degree();
+    if rq.degree as usize != n || rq.representation != representation {
+        return Err(HeError::Malformed(
+            "key polynomial has a foreign degree or representation".into(),
+        ));
+    }
+    let expected: usize = params
+        .moduli()
+        .iter()
+        .map(|q| packed_len(n, bit_length(*q)))
+        .sum();
+    if rq.coefficients.len() != expected {
+        return Err(HeError::Malformed(
+            "key polynomial has the wrong size".into(),
+        ));
+    }
+    let mut off = 0;
+    for q in params.moduli() {
+        let len = packed_len(n, bit_length(*q));
+        unpack_checked(&rq.coefficients[off..off + len], bit_length(*q), n, *q)?;
+        off += len;
+    }
+    Ok(())
+}
+
+/// fhe-math's protobuf value for the NTT representation.
+const REPRESENTATION_NTT: i32 = 2;
+
+impl PublicKey {
+    /// Serializes the public key (header + body).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let body = self.key.to_bytes();
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        write_header(&mut out, &self.params, Kind::PublicKey, body.len());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Parses a public key serialized under `params`, validating its
+    /// structure (level 0, one stored part plus a 32-byte seed or two stored
+    /// parts, degrees, representations, every coefficient `< q`) before
+    /// handing it to fhe.rs.
+    pub fn from_bytes(bytes: &[u8], params: &HeParameters) -> Result<Self> {
+        let body = read_header(bytes, params, Kind::PublicKey)?;
+        let proto = fhe::proto::bfv::PublicKey::decode(body)
+            .map_err(|_| HeError::Malformed("public key does not decode".into()))?;
+        let ct = proto
+            .c
+            .as_ref()
+            .ok_or_else(|| HeError::Malformed("public key holds no ciphertext".into()))?;
+        if ct.level != 0 {
+            return Err(HeError::Malformed("public key is not at level 0".into()));
+        }
+        match (ct.c.len(), ct.seed.len()) {
+            (1, SEED_LEN) | (2, 0) => {}
+            _ => return Err(HeError::Malformed("public key has a bad shape".into())),
+        }
+        for p in &ct.c {
+            check_poly(p, params, REPRESENTATION_NTT)?;
+        }
+        let key = fhe::bfv::PublicKey::from_bytes(body, params.bfv())?;
+        Ok(PublicKey {
+            params: params.clone(),
+            key,
+        })
+    }
+}
+
 impl EvaluationKeys {
-    /// Serializes the evaluation keys (header + body).
+    /// Serializes the evaluation keys (header + body), followed by the
+    /// public-key message when one is attached.
     pub fn to_bytes(&self) -> Vec<u8> {
         let body = self.relin.to_bytes();
         let mut out = Vec::with_capacity(HEADER_LEN + body.len());
         write_header(&mut out, &self.params, Kind::EvaluationKeys, body.len());
         out.extend_from_slice(&body);
+        if let Some(pk) = &self.public {
+            out.extend_from_slice(&pk.to_bytes());
+        }
         out
     }
 
     /// Parses evaluation keys serialized under `params`, validating their
-    /// structure and every coefficient before handing them to fhe.rs.
+    /// structure and every coefficient before handing them to fhe.rs; bytes
+    /// after the first message must be a valid public-key message.
     pub fn from_bytes(bytes: &[u8], params: &HeParameters) -> Result<Self> {
+        let (bytes, rest) = split_first_message(bytes);
+        let public = if rest.is_empty() {
+            None
+        } else {
+            Some(PublicKey::from_bytes(rest, params)?)
+        };
         let body = read_header(bytes, params, Kind::EvaluationKeys)?;
         let proto = fhe::proto::bfv::RelinearizationKey::decode(body)
             .map_err(|_| HeError::Malformed("evaluation keys do not decode".into()))?;
@@ -393,40 +504,18 @@ impl EvaluationKeys {
                 ksk.c0.len()
             )));
         }
-        let n = params.degree();
         let polys = ksk
             .c0
             .iter()
             .chain(if seeded { [].iter() } else { ksk.c1.iter() });
         for p in polys {
-            let rq = RqMirror::decode(p.as_slice())
-                .map_err(|_| HeError::Malformed("key polynomial does not decode".into()))?;
-            if rq.degree as usize != n || rq.representation != REPRESENTATION_NTT_SHOUP {
-                return Err(HeError::Malformed(
-                    "key polynomial has a foreign degree or representation".into(),
-                ));
-            }
-            let expected: usize = params
-                .moduli()
-                .iter()
-                .map(|q| packed_len(n, bit_length(*q)))
-                .sum();
-            if rq.coefficients.len() != expected {
-                return Err(HeError::Malformed(
-                    "key polynomial has the wrong size".into(),
-                ));
-            }
-            let mut off = 0;
-            for q in params.moduli() {
-                let len = packed_len(n, bit_length(*q));
-                unpack_checked(&rq.coefficients[off..off + len], bit_length(*q), n, *q)?;
-                off += len;
-            }
+            check_poly(p, params, REPRESENTATION_NTT_SHOUP)?;
         }
         let relin = RelinearizationKey::from_bytes(body, params.bfv())?;
         Ok(EvaluationKeys {
             params: params.clone(),
             relin,
+            public,
         })
     }
 }

@@ -11,8 +11,10 @@
 //! * [`Head`]: predictions ([`Head::predict_proba`], [`Head::predict`]),
 //!   evaluation ([`Head::evaluate`]) and head files ([`Head::save`],
 //!   [`Head::load`], format in [`head_file`]).
-//! * [`GradientRule`]: the hook for DP-SGD (per-example gradients, clipping,
-//!   noise); see [`step`].
+//! * [`GradientRule`]: the hook for custom gradients; see [`step`].
+//! * [`Trainer::differential_privacy`] / [`DpSgd`]: DP-SGD with Poisson
+//!   sampling, per-example clipping, calibrated Gaussian noise and the spent
+//!   `(ε, δ)` recorded in the head file; see [`dp`].
 //! * [`Metrics`] / [`ConfusionMatrix`]: accuracy, per-class precision,
 //!   recall and F1, macro F1, Cohen's kappa, log loss.
 //!
@@ -40,10 +42,14 @@
 /// The candle version this crate is built on (for [`GradientRule`]s, which
 /// exchange candle tensors and gradient stores).
 pub use candle_core;
+/// The differential-privacy crate DP-SGD ([`dp`]) is built on (accountant,
+/// calibration, samplers).
+pub use cryptotl_dp;
 
 mod config;
 mod confusion;
 mod data;
+pub mod dp;
 mod error;
 mod head;
 pub mod head_file;
@@ -59,6 +65,7 @@ mod train;
 pub use config::{HeadConfig, MAX_PARAMETERS};
 pub use confusion::{ClassMetrics, ConfusionMatrix};
 pub use data::Standardizer;
+pub use dp::{DpOptions, DpSgd};
 pub use error::{HeadError, Result};
 pub use head::Head;
 pub use head_file::{HEAD_FORMAT, HEAD_FORMAT_VERSION};

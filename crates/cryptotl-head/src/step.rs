@@ -10,8 +10,9 @@
 //!
 //! # Adding DP-SGD
 //!
-//! Differentially private SGD is a [`GradientRule`] (plugged in with
-//! [`Trainer::gradient_rule`](crate::Trainer::gradient_rule)): for each
+//! Differentially private SGD is implemented in [`crate::dp`] and enabled
+//! with [`Trainer::differential_privacy`](crate::Trainer::differential_privacy);
+//! what follows describes the mechanics of such a [`GradientRule`]: for each
 //! example `i` of the batch, call `backward()` on
 //! [`StepBatch::example_loss`]`(i)` to get that example's gradients for
 //! [`StepBatch::vars`]; clip their joint L2 norm to `C`; sum over the
@@ -24,10 +25,11 @@
 //! [`Head::set_training`](crate::Head::set_training) and a
 //! [`DpRecord`](crate::DpRecord).
 //!
-//! The trainer forms batches as fixed-size chunks of a seeded shuffle.
-//! Accounting for the Poisson-subsampled Gaussian mechanism (as
-//! `cryptotl-dp` does, dividing by the *expected* batch size `qN`) also
-//! needs Poisson batch sampling, which is not implemented yet.
+//! Without DP the trainer forms batches as fixed-size chunks of a seeded
+//! shuffle; under DP it Poisson-samples them (every example independently
+//! with probability `q`, possibly empty), as the accounting of the
+//! Poisson-subsampled Gaussian mechanism in `cryptotl-dp` assumes, and the
+//! rule divides by the *expected* batch size `qN`.
 
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
@@ -114,7 +116,7 @@ impl<'a> StepBatch<'a> {
         self.size
     }
 
-    /// Whether the batch is empty (never, during training).
+    /// Whether the batch is empty (only with DP-SGD's Poisson sampling).
     pub fn is_empty(&self) -> bool {
         self.size == 0
     }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::HeadConfig;
 use crate::data::{check_labelled, gather_rows, Standardizer};
+use crate::dp::{dp_error, dp_rngs, DpOptions, DpSgd};
 use crate::error::{HeadError, Result};
 use crate::head::Head;
 use crate::metrics::argmax;
@@ -224,6 +225,7 @@ pub struct Trainer<'a> {
     class_names: Option<Vec<String>>,
     progress: Option<ProgressFn<'a>>,
     gradient_rule: Box<dyn GradientRule + 'a>,
+    dp: Option<DpOptions>,
 }
 
 impl std::fmt::Debug for Trainer<'_> {
@@ -237,6 +239,7 @@ impl std::fmt::Debug for Trainer<'_> {
             )
             .field("class_names", &self.class_names)
             .field("progress", &self.progress.is_some())
+            .field("dp", &self.dp)
             .finish()
     }
 }
@@ -251,7 +254,41 @@ impl<'a> Trainer<'a> {
             class_names: None,
             progress: None,
             gradient_rule: Box::new(MeanGradient),
+            dp: None,
         }
+    }
+
+    /// Trains with DP-SGD (see [`crate::dp`]): Poisson-sampled batches at
+    /// rate `q = batch_size / N`, per-example clipping to `dp.clip`,
+    /// Gaussian noise with the multiplier calibrated so that
+    /// `T = max_epochs · ⌈N / batch_size⌉` steps are `(dp.epsilon,
+    /// dp.delta)`-DP, and the spent `ε` recorded in the head's
+    /// [`TrainingRecord::dp`](crate::TrainingRecord::dp).
+    ///
+    /// Under DP the run has no early stopping and no validation: it trains
+    /// on every example for exactly `max_epochs` epochs and ignores
+    /// `options.validation` (and `patience`, `min_delta`); an explicit
+    /// [`Trainer::validation_set`] is refused, and so is
+    /// [`HeadConfig::standardize`] (the stored statistics would not be
+    /// private). This replaces any [`Trainer::gradient_rule`].
+    ///
+    /// ```
+    /// use cryptotl_head::{DpOptions, HeadConfig, TrainOptions, Trainer};
+    ///
+    /// let x: Vec<Vec<f32>> = (0..40).map(|i| vec![if i % 2 == 0 { 1.0 } else { -1.0 }]).collect();
+    /// let y: Vec<usize> = (0..40).map(|i| i % 2).collect();
+    /// let config = HeadConfig { hidden: 6, standardize: false, ..HeadConfig::new(1, 2) };
+    /// let options = TrainOptions { max_epochs: 2, batch_size: 10, ..TrainOptions::default() };
+    /// let (head, _) = Trainer::new(config, options)
+    ///     .differential_privacy(DpOptions::new(8.0, 1e-3, 1.0))
+    ///     .fit(&x, &y)?;
+    /// let dp = head.training().unwrap().dp.unwrap();
+    /// assert!(dp.epsilon <= 8.0);
+    /// # Ok::<(), cryptotl_head::HeadError>(())
+    /// ```
+    pub fn differential_privacy(mut self, dp: DpOptions) -> Self {
+        self.dp = Some(dp);
+        self
     }
 
     /// Uses `(x, y)` for early stopping instead of splitting the training
@@ -306,8 +343,30 @@ impl<'a> Trainer<'a> {
             }
         }
 
+        if let Some(dp) = &self.dp {
+            dp.validate()?;
+            if self.validation.is_some() {
+                return Err(HeadError::InvalidOptions(
+                    "early stopping on a validation set is not covered by the DP accounting; \
+                     under DP the head trains for exactly max_epochs without validation"
+                        .into(),
+                ));
+            }
+            if config.standardize {
+                return Err(HeadError::InvalidConfig(
+                    "input standardization stores un-noised statistics of the training set; \
+                     set standardize = false for DP-SGD"
+                        .into(),
+                ));
+            }
+        }
+        let split = if self.dp.is_some() {
+            ValidationSplit::None
+        } else {
+            options.validation
+        };
         // Which rows train and which validate.
-        let (train_idx, validation) = match (self.validation, options.validation) {
+        let (train_idx, validation) = match (self.validation, split) {
             (Some((vx, vy)), _) => {
                 check_labelled(vx, vy, config.input_dim, config.classes)?;
                 let all: Vec<usize> = (0..vx.len()).collect();
@@ -335,6 +394,16 @@ impl<'a> Trainer<'a> {
         let mut adam = Adam::new(&trainable, options.learning_rate, options.weight_decay)?;
         let mut shuffle_rng = rng(options.seed, Stream::Shuffle);
         let mut dropout_rng = rng(options.seed, Stream::Dropout);
+        let n_train = train_labels.len();
+        let mut dp_run = match &self.dp {
+            Some(dp) => {
+                let cfg = dp.calibrate(n_train, options.batch_size, options.max_epochs)?;
+                let (sampling, noise) = dp_rngs(dp);
+                Some((DpSgd::new(cfg, n_train, noise)?, sampling))
+            }
+            None => None,
+        };
+        let steps_per_epoch = n_train.div_ceil(options.batch_size);
 
         let dim = config.input_dim;
         let mut order: Vec<usize> = (0..train_labels.len()).collect();
@@ -344,9 +413,28 @@ impl<'a> Trainer<'a> {
         let mut stopped_early = false;
         for epoch in 1..=options.max_epochs {
             let epoch_started = Instant::now();
-            order.shuffle(&mut shuffle_rng);
+            let batches: Vec<Vec<usize>> = match dp_run.as_mut() {
+                Some((rule, sampling)) => (0..steps_per_epoch)
+                    .map(|_| {
+                        cryptotl_dp::dpsgd::poisson_sample(
+                            n_train,
+                            rule.config().sampling_rate,
+                            sampling,
+                        )
+                        .map_err(dp_error)
+                    })
+                    .collect::<Result<_>>()?,
+                None => {
+                    order.shuffle(&mut shuffle_rng);
+                    order
+                        .chunks(options.batch_size)
+                        .map(<[usize]>::to_vec)
+                        .collect()
+                }
+            };
             let mut loss_sum = 0.0;
-            for chunk in order.chunks(options.batch_size) {
+            let mut seen = 0usize;
+            for chunk in &batches {
                 let mut rows = Vec::with_capacity(chunk.len() * dim);
                 for &i in chunk {
                     rows.extend_from_slice(&train_rows[i * dim..(i + 1) * dim]);
@@ -355,11 +443,19 @@ impl<'a> Trainer<'a> {
                 let batch = Batch::new(&config, rows, &labels)?;
                 let mask = dropout_mask(&config, batch.len()?, &mut dropout_rng)?;
                 let step = StepBatch::new(&config, &trainable, &batch, mask.as_ref())?;
-                let (loss, grads) = self.gradient_rule.gradients(&step)?;
+                let (loss, grads) = match dp_run.as_mut() {
+                    Some((rule, _)) => rule.gradients(&step)?,
+                    None => self.gradient_rule.gradients(&step)?,
+                };
                 adam.step(&grads)?;
                 loss_sum += loss * chunk.len() as f64;
+                seen += chunk.len();
             }
-            let train_loss = loss_sum / order.len() as f64;
+            let train_loss = if seen == 0 {
+                0.0
+            } else {
+                loss_sum / seen as f64
+            };
             if !train_loss.is_finite() {
                 return Err(HeadError::Diverged {
                     epoch,
@@ -422,7 +518,7 @@ impl<'a> Trainer<'a> {
             batch_size: options.batch_size,
             learning_rate: options.learning_rate,
             seed: options.seed,
-            dp: None,
+            dp: dp_run.as_ref().map(|(rule, _)| rule.record()).transpose()?,
         };
         let mut head = Head::from_parts(config, standardizer, weights, Some(record));
         if let Some(names) = self.class_names.take() {
