@@ -37,6 +37,7 @@ pub mod card;
 pub mod client;
 pub mod error;
 pub mod exchange;
+pub mod experiment;
 pub mod pipeline;
 pub mod serve;
 pub mod server;

@@ -72,6 +72,9 @@ enum Command {
     /// Server: serve a pretrained model's lower network over HTTP(S) to
     /// clients that send encrypted batches (see docs/protocol.md).
     Serve(ServeArgs),
+    /// Experiments that reproduce CryptoTL's tables.
+    #[command(subcommand)]
+    Experiment(ExperimentCommand),
     /// Run the whole pipeline on the bundled default (pretrain on Rotten
     /// Tomatoes, transfer to UCI IMDB) and print float, quantized and
     /// encrypted accuracy, timings and bytes.
@@ -155,6 +158,28 @@ impl HeadFlags {
             ..TrainOptions::default()
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+enum ExperimentCommand {
+    /// Transfer table: each source (rotten-tomatoes, crowdflower) × each
+    /// target, float vs encrypted accuracy / macro F1 / kappa, plus two
+    /// no-transfer baselines (head and logistic regression on raw
+    /// embeddings); written as markdown.
+    Transfer(TransferArgs),
+}
+
+#[derive(Debug, Args)]
+struct TransferArgs {
+    /// Cap samples per target (stratified, seeded subsample) [default: no cap].
+    #[arg(long, value_name = "N")]
+    max_target_samples: Option<usize>,
+    /// Cap samples per source [default: no cap].
+    #[arg(long, value_name = "N")]
+    max_source_samples: Option<usize>,
+    /// Where to write the markdown table.
+    #[arg(long, value_name = "FILE", default_value = "docs/results.md")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -785,6 +810,29 @@ fn run(cli: Cli) -> Result<(), Error> {
                     );
                 }
             })?;
+        }
+        Command::Experiment(ExperimentCommand::Transfer(args)) => {
+            let mut options = cryptotl::experiment::ExperimentOptions::new(cache.clone());
+            options.max_target_samples = args.max_target_samples;
+            options.max_source_samples = args.max_source_samples;
+            options.model_dir = cli.embedding_model.clone();
+            let table =
+                cryptotl::experiment::transfer_table(&options, &mut |p| reporter.progress(p))?;
+            reporter.finish_bar();
+            let mut command = String::from("cryptotl experiment transfer");
+            if let Some(n) = args.max_target_samples {
+                command.push_str(&format!(" --max-target-samples {n}"));
+            }
+            if let Some(n) = args.max_source_samples {
+                command.push_str(&format!(" --max-source-samples {n}"));
+            }
+            let markdown = table.to_markdown(&command);
+            std::fs::write(&args.out, &markdown).map_err(|e| Error::Io {
+                context: format!("writing {}", args.out.display()),
+                source: e,
+            })?;
+            println!("{markdown}");
+            eprintln!("wrote {}", args.out.display());
         }
         Command::Demo(args) => {
             let options = TransferOptions {

@@ -6,6 +6,11 @@
 //! Every stage is timed; the encrypted features are checked to equal the
 //! quantized plaintext model's bit for bit, and the head trained on them to
 //! predict exactly what the head trained on the quantized features predicts.
+//!
+//! The pieces are public for runs over many pairs (the transfer table of
+//! [`crate::experiment`]): [`pretrain_source`] once per source,
+//! [`EncryptedLink::open`] once per source (keys generated once), then
+//! [`transfer_to`] per target.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,7 +23,7 @@ use cryptotl_pretrain::{pretrain, EpochReport, PretrainConfig, PretrainReport, P
 use crate::client::LowerClient;
 use crate::error::Error;
 use crate::exchange::{dequantize_features, encrypted_features, ExchangeStats};
-use crate::server::LowerServer;
+use crate::server::{LowerServer, Session};
 
 /// Where a labeled data set comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -248,6 +253,224 @@ pub fn load_embedder(cache: &Path, model_dir: Option<&Path>) -> Result<Embedder,
     Ok(Embedder::load(&dir)?)
 }
 
+/// The server's lower network pretrained on one source set, reusable for
+/// any number of targets ([`transfer_to`]).
+#[derive(Debug, Clone)]
+pub struct SourceModel {
+    /// Source set name.
+    pub name: String,
+    /// Samples the lower network was pretrained on.
+    pub len: usize,
+    /// The pretrained float and quantized lower network.
+    pub pretrained: Pretrained,
+    /// Time spent embedding the source texts (cached after the first run).
+    pub embed: Duration,
+    /// Time spent pretraining.
+    pub pretrain: Duration,
+}
+
+/// Server: embeds `source` and pretrains the lower network on it.
+///
+/// `config.classes` is overridden with the source's number of classes.
+///
+/// # Errors
+/// Embedding or pretraining failures.
+pub fn pretrain_source(
+    embedder: &Embedder,
+    source: &Dataset,
+    config: &PretrainConfig,
+    cache: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<SourceModel, Error> {
+    progress(Progress::Stage(format!(
+        "embedding {} source texts (cached after the first run)",
+        source.len()
+    )));
+    let t = Instant::now();
+    let xs = embedder.embed_cached(source.texts(), cache)?;
+    let embed = t.elapsed();
+    progress(Progress::Stage(format!(
+        "server: pretraining the lower network on {} ({} samples)",
+        source.name(),
+        source.len()
+    )));
+    let t = Instant::now();
+    let config = PretrainConfig {
+        classes: source.classes().len(),
+        ..config.clone()
+    };
+    let pretrained: Pretrained = pretrain(&xs, source.labels(), &config, &mut |e| {
+        progress(Progress::PretrainEpoch(e))
+    })?;
+    Ok(SourceModel {
+        name: source.name().to_owned(),
+        len: source.len(),
+        pretrained,
+        embed,
+        pretrain: t.elapsed(),
+    })
+}
+
+/// One client's encrypted link to a server that serves a [`SourceModel`]:
+/// keys generated once, one session, reusable for any number of targets.
+#[derive(Debug)]
+pub struct EncryptedLink {
+    client: LowerClient,
+    session: Session,
+    /// Size of the evaluation keys sent once.
+    pub evaluation_key_bytes: usize,
+    /// Client key generation time.
+    pub keygen: Duration,
+}
+
+impl EncryptedLink {
+    /// Starts a server for `source`'s quantized model, generates the
+    /// client's keys and opens a session.
+    ///
+    /// # Errors
+    /// Model card, key generation or session failures.
+    pub fn open(source: &SourceModel) -> Result<Self, Error> {
+        let server = LowerServer::new(source.pretrained.model.clone())?;
+        let t = Instant::now();
+        let client = LowerClient::new(server.card())?;
+        let key_bytes = client.evaluation_key_bytes()?;
+        let keygen = t.elapsed();
+        let session = server.open_session(&key_bytes)?;
+        Ok(Self {
+            client,
+            session,
+            evaluation_key_bytes: key_bytes.len(),
+            keygen,
+        })
+    }
+}
+
+/// A target's embedded, labeled train and test parts.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetData<'a> {
+    /// Class names.
+    pub classes: &'a [String],
+    /// Embeddings of the training part.
+    pub x_train: &'a [Vec<f32>],
+    /// Labels of the training part.
+    pub y_train: &'a [usize],
+    /// Embeddings of the test part.
+    pub x_test: &'a [Vec<f32>],
+    /// Labels of the test part.
+    pub y_test: &'a [usize],
+}
+
+/// What [`transfer_to`] measured on one target.
+#[derive(Debug, Clone)]
+pub struct TargetTransfer {
+    /// Head on the float lower network's features (plaintext baseline).
+    pub float: HeadResult,
+    /// Head on the quantized lower network's features (plaintext).
+    pub quantized: HeadResult,
+    /// Head on the decrypted features of the encrypted evaluation.
+    pub encrypted: HeadResult,
+    /// Whether every decrypted feature equals the quantized model's.
+    pub exact_features: bool,
+    /// Whether the encrypted path's predictions equal the quantized path's.
+    pub identical_predictions: bool,
+    /// Bytes and times of the encrypted exchange.
+    pub exchange: ExchangeStats,
+    /// Client head training time, all three heads.
+    pub heads: Duration,
+}
+
+/// Client: computes float, quantized and encrypted features of a target
+/// through `source`'s lower network (encrypted over `link`) and trains a
+/// head on each.
+///
+/// # Errors
+/// Any stage's failure; also [`Error::NotExact`] if the decrypted features
+/// differ from the quantized model's (a bug, never expected).
+pub fn transfer_to(
+    target: &TargetData<'_>,
+    source: &SourceModel,
+    link: &EncryptedLink,
+    head_hidden: usize,
+    head: &TrainOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TargetTransfer, Error> {
+    let pretrained = &source.pretrained;
+    let float_train = pretrained.float_features(target.x_train)?;
+    let float_test = pretrained.float_features(target.x_test)?;
+
+    progress(Progress::Stage(
+        "client: encryption; server: encrypted evaluation".into(),
+    ));
+    let client = &link.client;
+    let all: Vec<Vec<f32>> = target
+        .x_train
+        .iter()
+        .chain(target.x_test)
+        .cloned()
+        .collect();
+    let (decrypted, exchange) =
+        encrypted_features(client, &link.session, &all, &mut |done, total| {
+            progress(Progress::Encrypted { done, total })
+        })?;
+    let quantized = pretrained
+        .model
+        .graph
+        .evaluate_integer_batch(&client.quantize(&all)?)?;
+    let exact_features = decrypted == quantized;
+    if !exact_features {
+        return Err(Error::NotExact(
+            "decrypted features differ from the quantized model's".into(),
+        ));
+    }
+    let enc = dequantize_features(client, &decrypted)?;
+    let quant = dequantize_features(client, &quantized)?;
+    let n_train = target.x_train.len();
+
+    progress(Progress::Stage(
+        "client: training heads (float, quantized, encrypted)".into(),
+    ));
+    let t = Instant::now();
+    let run = |train: &[Vec<f32>], test: &[Vec<f32>]| {
+        train_head(
+            target.classes,
+            head_hidden,
+            head,
+            (train, target.y_train),
+            (test, target.y_test),
+        )
+    };
+    let (_, float) = run(&float_train, &float_test)?;
+    let (_, quantized_result) = run(&quant[..n_train], &quant[n_train..])?;
+    let (_, encrypted) = run(&enc[..n_train], &enc[n_train..])?;
+    let heads = t.elapsed();
+    let identical_predictions = encrypted.predictions == quantized_result.predictions;
+    Ok(TargetTransfer {
+        float,
+        quantized: quantized_result,
+        encrypted,
+        exact_features,
+        identical_predictions,
+        exchange,
+        heads,
+    })
+}
+
+/// Trains the client's head on `train` and evaluates it on `test`: the
+/// same head and options as in [`transfer_to`], on any features (e.g. raw
+/// embeddings, for a no-transfer baseline).
+///
+/// # Errors
+/// Training or evaluation failures.
+pub fn train_head_on(
+    classes: &[String],
+    hidden: usize,
+    options: &TrainOptions,
+    train: (&[Vec<f32>], &[usize]),
+    test: (&[Vec<f32>], &[usize]),
+) -> Result<HeadResult, Error> {
+    Ok(train_head(classes, hidden, options, train, test)?.1)
+}
+
 /// Runs the whole transfer pipeline in one process (server and client
 /// roles kept apart through the same byte-level protocol as over a network).
 ///
@@ -269,106 +492,65 @@ pub fn run_transfer(
     let source = load_dataset(&options.source, cache)?;
     let target = load_dataset(&options.target, cache)?;
     check_disjoint_provenance(&source, &target)?;
-    check_trainable(&source)?;
-    check_trainable(&target)?;
+    if target.classes().len() < 2 {
+        return Err(Error::InvalidInput(format!(
+            "the target {} has fewer than two classes",
+            target.name()
+        )));
+    }
     let (target_train, target_test) = split(&target, options.test_fraction, options.seed)?;
     times.setup = t.elapsed();
 
+    let model = pretrain_source(&embedder, &source, &options.pretrain, cache, progress)?;
+    times.pretrain = model.pretrain;
+
     progress(Progress::Stage(format!(
-        "embedding {} + {} texts (cached after the first run)",
-        source.len(),
+        "embedding {} target texts (cached after the first run)",
         target.len()
     )));
     let t = Instant::now();
-    let xs = embedder.embed_cached(source.texts(), cache)?;
     let x_train = embedder.embed_cached(target_train.texts(), cache)?;
     let x_test = embedder.embed_cached(target_test.texts(), cache)?;
-    times.embed = t.elapsed();
+    times.embed = model.embed + t.elapsed();
 
-    progress(Progress::Stage(format!(
-        "server: pretraining the lower network on {} ({} samples)",
-        source.name(),
-        source.len()
-    )));
-    let t = Instant::now();
-    let config = PretrainConfig {
-        classes: source.classes().len(),
-        ..options.pretrain.clone()
-    };
-    let pretrained: Pretrained = pretrain(&xs, source.labels(), &config, &mut |e| {
-        progress(Progress::PretrainEpoch(e))
-    })?;
-    times.pretrain = t.elapsed();
+    progress(Progress::Stage("client: key generation".into()));
+    let link = EncryptedLink::open(&model)?;
+    times.keygen = link.keygen;
 
-    // The client's three views of the features.
-    let float_train = pretrained.float_features(&x_train)?;
-    let float_test = pretrained.float_features(&x_test)?;
-
-    progress(Progress::Stage(
-        "client: keys, encryption; server: encrypted evaluation".into(),
-    ));
-    let server = LowerServer::new(pretrained.model.clone())?;
-    let t = Instant::now();
-    let client = LowerClient::new(server.card())?;
-    let key_bytes = client.evaluation_key_bytes()?;
-    times.keygen = t.elapsed();
-    let session = server.open_session(&key_bytes)?;
-    let all: Vec<Vec<f32>> = x_train.iter().chain(&x_test).cloned().collect();
-    let (decrypted, exchange) = encrypted_features(&client, &session, &all, &mut |done, total| {
-        progress(Progress::Encrypted { done, total })
-    })?;
-    let quantized = pretrained
-        .model
-        .graph
-        .evaluate_integer_batch(&client.quantize(&all)?)?;
-    let exact_features = decrypted == quantized;
-    if !exact_features {
-        return Err(Error::NotExact(
-            "decrypted features differ from the quantized model's".into(),
-        ));
-    }
-    let enc = dequantize_features(&client, &decrypted)?;
-    let quant = dequantize_features(&client, &quantized)?;
-    let n_train = x_train.len();
-
-    progress(Progress::Stage(
-        "client: training heads (float, quantized, encrypted)".into(),
-    ));
-    let t = Instant::now();
     let classes = target.classes().to_vec();
-    let y_train = target_train.labels();
-    let y_test = target_test.labels();
-    let run = |train: &[Vec<f32>], test: &[Vec<f32>]| {
-        train_head(
-            &classes,
-            options.head_hidden,
-            &options.head,
-            (train, y_train),
-            (test, y_test),
-        )
+    let data = TargetData {
+        classes: &classes,
+        x_train: &x_train,
+        y_train: target_train.labels(),
+        x_test: &x_test,
+        y_test: target_test.labels(),
     };
-    let (_, float) = run(&float_train, &float_test)?;
-    let (_, quantized_result) = run(&quant[..n_train], &quant[n_train..])?;
-    let (_, encrypted) = run(&enc[..n_train], &enc[n_train..])?;
-    times.heads = t.elapsed();
-    let identical_predictions = encrypted.predictions == quantized_result.predictions;
+    let result = transfer_to(
+        &data,
+        &model,
+        &link,
+        options.head_hidden,
+        &options.head,
+        progress,
+    )?;
+    times.heads = result.heads;
 
     Ok(TransferReport {
-        source: (source.name().to_owned(), source.len()),
+        source: (model.name.clone(), model.len),
         target: (
             target.name().to_owned(),
             target_train.len(),
             target_test.len(),
         ),
         classes,
-        pretrain: pretrained.report,
-        float,
-        quantized: quantized_result,
-        encrypted,
-        exact_features,
-        identical_predictions,
-        exchange,
-        evaluation_key_bytes: key_bytes.len(),
+        pretrain: model.pretrained.report,
+        float: result.float,
+        quantized: result.quantized,
+        encrypted: result.encrypted,
+        exact_features: result.exact_features,
+        identical_predictions: result.identical_predictions,
+        exchange: result.exchange,
+        evaluation_key_bytes: link.evaluation_key_bytes,
         times,
     })
 }
