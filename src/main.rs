@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use cryptotl::data::DatasetId;
-use cryptotl::graph::{FloatModel, QuantizedModel};
+use cryptotl::graph::{FloatModel, OutputNoise, QuantizedModel};
 use cryptotl::head::{DpOptions, Head, HeadConfig, TrainOptions, Trainer};
 use cryptotl::pipeline::{self, DataSource, Progress, TransferOptions, TransferReport};
 use cryptotl::pretrain::{PretrainConfig, QuantBits, TrainingMode};
@@ -209,6 +209,17 @@ struct ServeArgs {
     /// Seconds an idle session's keys are kept.
     #[arg(long, default_value_t = Limits::default().session_idle_ttl.as_secs())]
     session_ttl: u64,
+    /// Add discrete Gaussian noise of this standard deviation (in integer
+    /// feature units) to every returned feature, under encryption, and
+    /// flood the responses' noise (see docs/privacy.md). Re-plans the
+    /// plaintext modulus if the model has no room for it.
+    #[arg(long, value_name = "SIGMA")]
+    output_noise: Option<f64>,
+    /// Statistical security parameter κ of noise flooding with
+    /// --output-noise (0 = no flooding; 40 does not fit N = 8192 at the
+    /// widest quantization, 30 does).
+    #[arg(long, default_value_t = 30, requires = "output_noise")]
+    flooding_kappa: u32,
     /// Log each request (never keys or ciphertexts).
     #[arg(long, short)]
     verbose: bool,
@@ -781,8 +792,20 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Serve(args) => {
-            let model = QuantizedModel::load(&server_dir(&args.model))?;
+            let mut model = QuantizedModel::load(&server_dir(&args.model))?;
             let mut config = ServerConfig::new(args.listen);
+            if let Some(sigma) = args.output_noise {
+                let noise = OutputNoise {
+                    sigma,
+                    flooding_kappa: args.flooding_kappa,
+                };
+                if LowerServer::with_output_noise(model.clone(), noise).is_err() {
+                    // No room in the plaintext modulus: re-plan for the noise
+                    // (this fails with the reason if no parameters fit).
+                    cryptotl::server::plan_model_for_noise(&mut model, &noise)?;
+                }
+                config.output_noise = Some(noise);
+            }
             config.limits.max_concurrent_evaluations = args.max_concurrent.max(1);
             config.limits.max_batch_samples = args.max_batch.max(1);
             config.limits.session_idle_ttl = Duration::from_secs(args.session_ttl.max(1));

@@ -636,3 +636,48 @@ fn shutdown_drains_in_flight_requests() {
         .call()
         .is_err());
 }
+
+#[test]
+fn output_noise_over_http_stays_within_the_advertised_bound() {
+    let noise = cryptotl::graph::OutputNoise {
+        sigma: 8.0,
+        flooding_kappa: 30,
+    };
+    let mut model = model().clone();
+    cryptotl::server::plan_model_for_noise(&mut model, &noise).unwrap();
+    let server = ServerHandle::spawn(
+        model.clone(),
+        ServerConfig {
+            output_noise: Some(noise),
+            ..config(Limits::default())
+        },
+    )
+    .unwrap();
+    let remote = RemoteServer::connect(&server.url(), fast_retries()).unwrap();
+    let advertised = remote
+        .card()
+        .output_noise
+        .expect("the card advertises the noise");
+    assert_eq!(advertised.sigma, 8.0);
+    let client = LowerClient::new(remote.card()).unwrap();
+    let session = remote
+        .open_session(&client.evaluation_key_bytes().unwrap())
+        .unwrap();
+    let xs = synthetic::unit_vectors(12, D, 31);
+    let (got, _) = cryptotl::encrypted_features(&client, &session, &xs, &mut |_, _| {}).unwrap();
+    let clean = model
+        .graph
+        .evaluate_integer_batch(&client.quantize(&xs).unwrap())
+        .unwrap();
+    let diffs: Vec<i64> = got
+        .iter()
+        .flatten()
+        .zip(clean.iter().flatten())
+        .map(|(a, b)| a - b)
+        .collect();
+    assert_eq!(diffs.len(), 12 * model.graph.output_dim());
+    assert!(diffs
+        .iter()
+        .all(|d| d.unsigned_abs() <= advertised.tail_bound));
+    assert!(diffs.iter().any(|&d| d != 0), "no noise was added");
+}

@@ -77,7 +77,7 @@ pub struct TlsPaths {
 }
 
 /// Everything `cryptotl serve` needs besides the model.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct ServerConfig {
     /// Address to listen on (port 0 picks a free port).
     pub listen: SocketAddr,
@@ -88,6 +88,11 @@ pub struct ServerConfig {
     /// Require `Authorization: Bearer <token>` on every endpoint except
     /// health and metrics.
     pub bearer_token: Option<String>,
+    /// Discrete Gaussian output noise and noise flooding added to every
+    /// response (advertised in the model card); `None` for exact features.
+    /// The model's plaintext modulus must have room for it
+    /// ([`crate::server::plan_model_for_noise`]).
+    pub output_noise: Option<cryptotl_graph::OutputNoise>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -96,6 +101,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("listen", &self.listen)
             .field("limits", &self.limits)
             .field("tls", &self.tls)
+            .field("output_noise", &self.output_noise)
             .field(
                 "bearer_token",
                 &self.bearer_token.as_ref().map(|_| "<redacted>"),
@@ -112,6 +118,7 @@ impl ServerConfig {
             limits: Limits::default(),
             tls: None,
             bearer_token: None,
+            output_noise: None,
         }
     }
 }

@@ -56,7 +56,10 @@ impl BoundServer {
             .to_bytes()?
             .weights
             .len();
-        let server = LowerServer::new(model)?;
+        let server = match config.output_noise {
+            Some(noise) => LowerServer::with_output_noise(model, noise)?,
+            None => LowerServer::new(model)?,
+        };
         let tls = match &config.tls {
             Some(paths) => Some(TlsAcceptor::from(tls::server_config(paths)?)),
             None => None,
