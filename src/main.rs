@@ -519,21 +519,26 @@ fn features_for_head(head: &Head, features: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
     }
 }
 
-/// Refuses, before any embedding work, a local model whose input dimension
-/// is not the embedder's (a remote server's card is checked on connect).
-fn check_model_dim(server: &ServerFlags, embedding_dim: usize) -> Result<(), Error> {
-    if let Some(model) = &server.model {
-        let served = QuantizedModel::load(&server_dir(model))?;
-        let d = served.graph.input_dim();
-        if d != embedding_dim {
-            return Err(Error::InvalidInput(format!(
-                "the model in {} takes {d}-dimensional inputs, but the embedding model \
-                 produces {embedding_dim}-dimensional embeddings",
-                model.display()
-            )));
-        }
+/// Loads the model to serve in this process (`--model`), if any, and
+/// refuses, before any embedding work, one whose input dimension is not the
+/// embedder's (a remote server's card is checked on connect).
+fn load_local_model(
+    server: &ServerFlags,
+    embedding_dim: usize,
+) -> Result<Option<QuantizedModel>, Error> {
+    let Some(dir) = &server.model else {
+        return Ok(None);
+    };
+    let served = QuantizedModel::load(&server_dir(dir))?;
+    let d = served.graph.input_dim();
+    if d != embedding_dim {
+        return Err(Error::InvalidInput(format!(
+            "the model in {} takes {d}-dimensional inputs, but the embedding model \
+             produces {embedding_dim}-dimensional embeddings",
+            dir.display()
+        )));
     }
-    Ok(())
+    Ok(Some(served))
 }
 
 fn read_token(path: &Path) -> Result<String, Error> {
@@ -555,6 +560,7 @@ fn read_token(path: &Path) -> Result<String, Error> {
 /// served in this process or a remote `cryptotl serve`: keys, encryption,
 /// evaluation by the server, decryption, dequantization.
 fn encrypted_client_features(
+    local_model: Option<QuantizedModel>,
     server: &ServerFlags,
     client_flags: &ClientFlags,
     embeddings: &[Vec<f32>],
@@ -565,9 +571,9 @@ fn encrypted_client_features(
     let local_session;
     let remote_session;
     let (client, keys, session): (LowerClient, Vec<u8>, &dyn EncryptedEvaluation) =
-        match (&server.model, &server.server) {
+        match (local_model, &server.server) {
             (Some(model), _) => {
-                local = LowerServer::new(QuantizedModel::load(&server_dir(model))?)?;
+                local = LowerServer::new(model)?;
                 let client = LowerClient::new(local.card())?;
                 let keys = client.evaluation_key_bytes()?;
                 local_session = local.open_session(&keys)?;
@@ -678,7 +684,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let data = pipeline::load_dataset(&args.target, &cache)?;
             pipeline::check_trainable(&data)?;
             let embedder = pipeline::load_embedder(&cache, model_dir)?;
-            check_model_dim(&args.server, embedder.dim())?;
+            let local_model = load_local_model(&args.server, embedder.dim())?;
             let (train, test) = cryptotl::data::split(&data, args.test_fraction, args.head.seed)?;
             reporter.stage(&format!(
                 "embedding {} texts of {}",
@@ -688,8 +694,13 @@ fn run(cli: Cli) -> Result<(), Error> {
             let x_train = embedder.embed_cached(train.texts(), &cache)?;
             let x_test = embedder.embed_cached(test.texts(), &cache)?;
             let all: Vec<Vec<f32>> = x_train.iter().chain(&x_test).cloned().collect();
-            let features =
-                encrypted_client_features(&args.server, &args.client, &all, &mut reporter)?;
+            let features = encrypted_client_features(
+                local_model,
+                &args.server,
+                &args.client,
+                &all,
+                &mut reporter,
+            )?;
             let dp = args
                 .dp_epsilon
                 .map(|e| DpOptions::new(e, args.dp_delta, args.dp_clip));
@@ -753,10 +764,15 @@ fn run(cli: Cli) -> Result<(), Error> {
                 return Err(Error::InvalidInput("no texts to classify".into()));
             }
             let embedder = pipeline::load_embedder(&cache, model_dir)?;
-            check_model_dim(&args.server, embedder.dim())?;
+            let local_model = load_local_model(&args.server, embedder.dim())?;
             let x = embedder.embed(&texts)?;
-            let features =
-                encrypted_client_features(&args.server, &args.client, &x, &mut reporter)?;
+            let features = encrypted_client_features(
+                local_model,
+                &args.server,
+                &args.client,
+                &x,
+                &mut reporter,
+            )?;
             let features = features_for_head(&head, features);
             let proba = head.predict_proba(&features)?;
             let predictions = head.predict(&features)?;
@@ -776,10 +792,15 @@ fn run(cli: Cli) -> Result<(), Error> {
                 )));
             }
             let embedder = pipeline::load_embedder(&cache, model_dir)?;
-            check_model_dim(&args.server, embedder.dim())?;
+            let local_model = load_local_model(&args.server, embedder.dim())?;
             let x = embedder.embed_cached(data.texts(), &cache)?;
-            let features =
-                encrypted_client_features(&args.server, &args.client, &x, &mut reporter)?;
+            let features = encrypted_client_features(
+                local_model,
+                &args.server,
+                &args.client,
+                &x,
+                &mut reporter,
+            )?;
             let features = features_for_head(&head, features);
             let metrics = head.evaluate(&features, data.labels())?;
             println!("{} ({} samples):\n{metrics}", data.name(), data.len());
