@@ -3,7 +3,8 @@
 use std::fmt;
 
 use fhe::bfv::{PublicKey as BfvPublicKey, RelinearizationKey, SecretKey};
-use zeroize::ZeroizeOnDrop;
+use fhe_traits::{DeserializeParametrized, Serialize as FheSerialize};
+use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use crate::error::Result;
 use crate::params::HeParameters;
@@ -67,6 +68,30 @@ impl ClientKeys {
             params: self.params.clone(),
             key: BfvPublicKey::new(&self.secret, &mut rng),
         }
+    }
+
+    /// The same secret key for other parameters with the same degree and
+    /// ciphertext moduli (another member of a [`crate::crt::CrtParameters`]
+    /// family): ciphertexts under different plaintext moduli then share one
+    /// secret, so one set of relinearization and rotation keys serves all of
+    /// them. Reusing an RLWE secret across plaintext moduli is as safe as
+    /// publishing more encryptions under it.
+    ///
+    /// # Errors
+    /// [`crate::HeError::ParameterMismatch`] if the degree or moduli differ.
+    pub fn for_parameters(&self, params: &HeParameters) -> Result<ClientKeys> {
+        if params.degree() != self.params.degree() || params.moduli() != self.params.moduli() {
+            return Err(crate::HeError::ParameterMismatch(
+                "a secret key can only be shared between parameters with the same degree and moduli"
+                    .into(),
+            ));
+        }
+        let bytes = Zeroizing::new(self.secret.to_bytes());
+        let secret = SecretKey::from_bytes(&bytes, params.bfv())?;
+        Ok(ClientKeys {
+            params: params.clone(),
+            secret,
+        })
     }
 
     /// The secret key, for the modules of this crate only.

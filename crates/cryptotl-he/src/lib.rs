@@ -9,6 +9,10 @@
 //!   zeroized on drop), the evaluation keys the server needs and the
 //!   client's public key (for noise flooding),
 //! - [`batch`]: batched packing, one SIMD slot per sample,
+//! - [`slots`]: slot packing, one sample across the slots, with rotations
+//!   (hoisted key switching) and baby-step/giant-step matrix products,
+//! - [`crt`]: families of parameters with several small plaintext primes
+//!   whose results are recombined exactly (Chinese remaindering),
 //! - [`eval`]: integer-weighted sums, plaintext additions (per ciphertext or
 //!   per slot), low-degree polynomials via ciphertext multiplication, modulus
 //!   switching, and noise flooding (circuit privacy),
@@ -19,12 +23,14 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod batch;
+pub mod crt;
 pub mod error;
 pub mod eval;
 mod kernel;
 pub mod keys;
 pub mod noise;
 pub mod params;
+pub mod slots;
 pub mod wire;
 
 pub use batch::EncryptedBatch;

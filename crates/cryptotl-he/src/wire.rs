@@ -6,7 +6,7 @@
 //! |--------|-----------------------------------------------------|
 //! | 0..4   | magic `CTHE`                                        |
 //! | 4..6   | format version, u16 little-endian (currently 1)     |
-//! | 6      | kind: 1 = ciphertext batch, 2 = evaluation keys, 3 = public key |
+//! | 6      | kind: 1 = ciphertext batch, 2 = evaluation keys, 3 = public key, 4 = rotation keys |
 //! | 7      | reserved, 0                                         |
 //! | 8..24  | parameter fingerprint ([`crate::params::Fingerprint`]) |
 //! | 24..32 | body length in bytes, u64 little-endian             |
@@ -28,6 +28,13 @@
 //! not), validated the same way. Readers that expect no public key see the
 //! same first message as before.
 //!
+//! **Rotation keys** (kind 4) are `count: u32`, then per key a rotation tag
+//! (`kind: u8` — 1 = column rotation, 2 = row swap — and `step: u32`), the
+//! length `u32` of fhe.rs's Galois-key encoding and that encoding (one seeded
+//! key-switching component per modulus); each is validated like the
+//! evaluation keys, and its Galois exponent must match the announced
+//! rotation.
+//!
 //! Decoding never panics: truncated, oversized, garbled or foreign-parameter
 //! input gives a [`HeError`]. Integrity against tampering is the transport's
 //! job (TLS); a well-formed but altered ciphertext decrypts to garbage.
@@ -43,6 +50,8 @@ use crate::batch::EncryptedBatch;
 use crate::error::{HeError, Result};
 use crate::keys::{EvaluationKeys, PublicKey};
 use crate::params::{bit_length, Fingerprint, HeParameters};
+use crate::slots::keys::MAX_ROTATION_KEYS;
+use crate::slots::{Rotation, RotationKeys};
 
 /// Magic bytes at the start of every message.
 pub const MAGIC: [u8; 4] = *b"CTHE";
@@ -61,6 +70,8 @@ pub enum Kind {
     EvaluationKeys = 2,
     /// A [`PublicKey`].
     PublicKey = 3,
+    /// [`RotationKeys`] (Galois keys for slot packing).
+    RotationKeys = 4,
 }
 
 /// Reads the header of a message: checks magic, version, kind, fingerprint
@@ -412,6 +423,11 @@ fn check_poly(bytes: &[u8], params: &HeParameters, representation: i32) -> Resul
 /// fhe-math's protobuf value for the NTT representation.
 const REPRESENTATION_NTT: i32 = 2;
 
+/// Checks one serialized key polynomial (NTT-Shoup form, level 0).
+pub(crate) fn check_key_poly(bytes: &[u8], params: &HeParameters) -> Result<()> {
+    check_poly(bytes, params, REPRESENTATION_NTT_SHOUP)
+}
+
 impl PublicKey {
     /// Serializes the public key (header + body).
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -516,6 +532,77 @@ impl EvaluationKeys {
             params: params.clone(),
             relin,
             public,
+        })
+    }
+}
+
+impl RotationKeys {
+    /// Serializes the keys (header + body, see the module docs).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(4 + self.encoded_len() + 9 * self.encoded.len());
+        body.extend_from_slice(&(self.encoded.len() as u32).to_le_bytes());
+        for (r, bytes) in &self.encoded {
+            let (kind, step) = r.tag();
+            body.push(kind);
+            body.extend_from_slice(&step.to_le_bytes());
+            body.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            body.extend_from_slice(bytes);
+        }
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        write_header(&mut out, &self.params, Kind::RotationKeys, body.len());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Parses rotation keys serialized under `params` (any member of the
+    /// CRT family the keys are for), validating every key. At most
+    /// `max_keys` (and never more than 512) keys are accepted.
+    pub fn from_bytes(bytes: &[u8], params: &HeParameters, max_keys: usize) -> Result<Self> {
+        let body = read_header(bytes, params, Kind::RotationKeys)?;
+        let mut r = Reader { bytes: body };
+        let count = r.u32()? as usize;
+        if count == 0 || count > max_keys.min(MAX_ROTATION_KEYS) {
+            return Err(HeError::Malformed(format!(
+                "{count} rotation keys; between 1 and {} accepted",
+                max_keys.min(MAX_ROTATION_KEYS)
+            )));
+        }
+        let mut raw = Vec::with_capacity(count);
+        for _ in 0..count {
+            let kind = r.u8()?;
+            let step = r.u32()?;
+            let rotation = Rotation::from_tag(kind, step)?;
+            let len = r.u32()? as usize;
+            if raw.iter().any(|(q, _)| *q == rotation) {
+                return Err(HeError::Malformed(format!(
+                    "rotation {rotation:?} repeated"
+                )));
+            }
+            raw.push((rotation, r.take(len)?));
+        }
+        if !r.bytes.is_empty() {
+            return Err(HeError::Malformed(format!(
+                "{} trailing bytes after the last rotation key",
+                r.bytes.len()
+            )));
+        }
+        let parsed = raw
+            .into_par_iter()
+            .map(|(rotation, data)| {
+                let key = RotationKeys::parse_key(params, rotation, data)?;
+                Ok((rotation, data.to_vec(), key))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut keys = std::collections::BTreeMap::new();
+        let mut encoded = std::collections::BTreeMap::new();
+        for (rotation, data, key) in parsed {
+            keys.insert(rotation, std::sync::Arc::new(key));
+            encoded.insert(rotation, data);
+        }
+        Ok(RotationKeys {
+            params: params.clone(),
+            keys,
+            encoded,
         })
     }
 }
