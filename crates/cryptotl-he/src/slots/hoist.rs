@@ -41,7 +41,7 @@ fn rehome(p: &Poly, ctx: &Arc<Context>) -> Result<Poly> {
     let mut out =
         Poly::try_convert_from(p.coefficients().to_owned(), ctx, true, Representation::Ntt)?;
     if p.representation() != &Representation::Ntt {
-        out.change_representation(p.representation().clone());
+        out.change_representation(*p.representation());
     }
     Ok(out)
 }
