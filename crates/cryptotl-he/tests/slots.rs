@@ -42,7 +42,7 @@ fn rotations_and_folds_match_the_plain_permutation_on_every_member() {
         let n = member.degree();
         let t = member.plaintext_modulus();
         let x: Vec<i64> = (0..n).map(|_| rng.random_range(-1000..1000)).collect();
-        let enc = client.encrypt_slots(&[x.clone()]).unwrap();
+        let enc = client.encrypt_slots(std::slice::from_ref(&x)).unwrap();
         for &r in &rotations {
             let got = fold_batch(&enc, &[r], &keys).unwrap();
             let plain = r.apply(&x);
@@ -85,8 +85,8 @@ fn bsgs_transform_is_exact() {
     let client = base.for_parameters(member).unwrap();
     let x: Vec<i64> = (0..n).map(|_| rng.random_range(-100..100)).collect();
     let y: Vec<i64> = (0..n).map(|_| rng.random_range(-100..100)).collect();
-    let ex = client.encrypt_slots(&[x.clone()]).unwrap();
-    let ey = client.encrypt_slots(&[y.clone()]).unwrap();
+    let ex = client.encrypt_slots(std::slice::from_ref(&x)).unwrap();
+    let ey = client.encrypt_slots(std::slice::from_ref(&y)).unwrap();
     let start = std::time::Instant::now();
     let out = transform_batch(&[(&ex, &tr), (&ey, &tr)], &keys).unwrap();
     eprintln!(
@@ -123,7 +123,7 @@ fn rotation_keys_round_trip_and_hostile_bytes_are_refused() {
     // The parsed keys rotate correctly.
     let client = base.for_parameters(&crt.members()[1]).unwrap();
     let x: Vec<i64> = (0..8192).map(|i| i % 97).collect();
-    let enc = client.encrypt_slots(&[x.clone()]).unwrap();
+    let enc = client.encrypt_slots(std::slice::from_ref(&x)).unwrap();
     let got = fold_batch(&enc, &[Rotation::Columns(3)], &back).unwrap();
     let rx = Rotation::Columns(3).apply(&x);
     let expect: Vec<i64> = x.iter().zip(&rx).map(|(a, b)| a + b).collect();
