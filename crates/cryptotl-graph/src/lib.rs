@@ -19,6 +19,8 @@
 //!   against the integer evaluator, and HE planning ([`plan`]),
 //! - [`output_noise`]: the server's output noise (discrete Gaussian noise on
 //!   the features and noise flooding, [`plan_output_noise`]),
+//! - [`slot_layout`]: where one sample's values sit in the slots for
+//!   slot-packed evaluation (one sample per ciphertext, rotations),
 //! - [`model_file`]: model files (safetensors weights + a JSON manifest) for
 //!   float and quantized graphs, with the optional HE plan ([`HePlan`]).
 #![deny(missing_docs)]
@@ -33,6 +35,7 @@ pub mod layers;
 pub mod model_file;
 pub mod output_noise;
 pub mod quantize;
+pub mod slot_layout;
 
 pub use encrypted::{plan, widest_quantization, EncryptedEvaluator};
 pub use error::{GraphError, Result};

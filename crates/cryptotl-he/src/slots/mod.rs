@@ -24,4 +24,4 @@ pub mod transform;
 
 pub use keys::RotationKeys;
 pub use rotation::Rotation;
-pub use transform::{encode_slots, fold_batch, transform_batch, SlotTransform};
+pub use transform::{add_rotated_batch, encode_slots, fold_batch, transform_batch, SlotTransform};

@@ -326,3 +326,34 @@ pub fn fold_batch(
         .collect::<Result<Vec<_>>>()?;
     Ok(EncryptedBatch::new(params, out, batch.samples(), 0))
 }
+
+/// `x + R_k(…R_1(x))` on every ciphertext of a level-0 slot batch: the
+/// rotations are applied in order to one copy, which is then added.
+///
+/// # Errors
+/// As [`transform_batch`].
+pub fn add_rotated_batch(
+    batch: &EncryptedBatch,
+    rotations: &[Rotation],
+    keys: &RotationKeys,
+) -> Result<EncryptedBatch> {
+    let params = batch.params();
+    if batch.level() != 0 {
+        return Err(HeError::InvalidInput(
+            "rotations need fresh (level 0) ciphertexts".into(),
+        ));
+    }
+    let out = batch
+        .ciphertexts()
+        .par_iter()
+        .map(|ct| {
+            let mut moved = ct.clone();
+            for &r in rotations {
+                moved = rotate(&moved, params, r, keys)?;
+            }
+            moved += ct;
+            Ok(moved)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(EncryptedBatch::new(params, out, batch.samples(), 0))
+}
