@@ -90,14 +90,16 @@ impl SlotLayout {
             }
             period *= 2;
         };
-        let (period, m1, (second_copies, second_diagonals, spacing, row_offset)) =
-            found.ok_or_else(|| {
+        let (period, m1, (second_copies, second_diagonals, spacing, row_offset)) = found
+            .ok_or_else(|| {
                 GraphError::InvalidGraph(format!(
                     "a {d} → {h} → {o} network does not fit one ciphertext of {degree} slots"
                 ))
             })?;
         let m = m1.max(second_diagonals);
-        let baby = ((m as f64).sqrt().ceil() as usize).next_power_of_two().max(1);
+        let baby = ((m as f64).sqrt().ceil() as usize)
+            .next_power_of_two()
+            .max(1);
         Ok(Self {
             degree,
             input_dim: d,
@@ -307,7 +309,10 @@ impl SlotLayout {
     /// Every rotation the evaluation uses (the Galois keys a client makes).
     pub fn rotations(&self) -> Vec<Rotation> {
         let mut out: Vec<Rotation> = (1..self.baby).map(Rotation::Columns).collect();
-        let giants = self.first_diagonals.max(self.second_diagonals).div_ceil(self.baby);
+        let giants = self
+            .first_diagonals
+            .max(self.second_diagonals)
+            .div_ceil(self.baby);
         out.extend((1..giants).map(|g| Rotation::Columns(g * self.baby)));
         out.extend(self.first_fold());
         out.extend(self.second_fold());
@@ -356,10 +361,7 @@ mod tests {
 
     /// Plain simulation of the encrypted data flow (rotations on plain slot
     /// vectors), so the layout logic is checked without encryption.
-    fn simulate_dense(
-        input: &[i64],
-        diags: &BTreeMap<usize, Vec<i64>>,
-    ) -> Vec<i64> {
+    fn simulate_dense(input: &[i64], diags: &BTreeMap<usize, Vec<i64>>) -> Vec<i64> {
         let mut out = vec![0i64; input.len()];
         for (&r, d) in diags {
             let rotated = if r == 0 {
@@ -431,7 +433,12 @@ mod tests {
         assert_eq!(layout.decode_output(&z_slots).unwrap(), z);
         // Every rotation used is in the key list.
         let keys = layout.rotations();
-        for r in layout.first_fold().iter().chain(&layout.second_fold()).chain(&layout.second_combine()) {
+        for r in layout
+            .first_fold()
+            .iter()
+            .chain(&layout.second_fold())
+            .chain(&layout.second_combine())
+        {
             assert!(keys.contains(r));
         }
     }
@@ -439,10 +446,16 @@ mod tests {
     #[test]
     fn the_paper_sizes_fit_one_ciphertext() {
         let l = SlotLayout::new(8192, 384, 384, 382).unwrap();
-        assert_eq!((l.period, l.first_diagonals, l.second_diagonals), (512, 24, 32));
+        assert_eq!(
+            (l.period, l.first_diagonals, l.second_diagonals),
+            (512, 24, 32)
+        );
         assert_eq!(l.second_copies, 8);
         let l = SlotLayout::new(8192, 768, 768, 766).unwrap();
-        assert_eq!((l.period, l.first_diagonals, l.second_diagonals), (1024, 96, 128));
+        assert_eq!(
+            (l.period, l.first_diagonals, l.second_diagonals),
+            (1024, 96, 128)
+        );
         assert!(SlotLayout::new(8192, 4000, 4000, 10).is_err());
     }
 

@@ -1,0 +1,99 @@
+//! Slot packing: decrypt(slot-packed evaluation) == quantized integer
+//! evaluation, exactly, through the wire format (as over the network).
+
+use std::time::Instant;
+
+use cryptotl_graph::{
+    plan_slots, widest_quantization, Graph, QuantizedGraph, SlotClient, SlotEvaluator,
+};
+use cryptotl_he::slots::RotationKeys;
+use cryptotl_he::{EncryptedBatch, EvaluationKeys, Preset};
+use cryptotl_quant::{InputQuantizer, WeightQuantization};
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn random_inputs(rng: &mut ChaCha8Rng, n: usize, d: usize) -> Vec<Vec<f32>> {
+    (0..n)
+        .map(|_| (0..d).map(|_| rng.random_range(-1.0f32..1.0)).collect())
+        .collect()
+}
+
+/// Plans, keys, encrypts, serializes everything the server receives, parses
+/// it with the server's parameter instances, evaluates, serializes the
+/// result back and compares the decryption with the integer evaluator.
+fn assert_slot_exact(q: &QuantizedGraph, xs: &[Vec<f32>]) -> cryptotl_graph::SlotPlan {
+    let t0 = Instant::now();
+    let plan = plan_slots(q, Preset::N8192).unwrap();
+    eprintln!(
+        "plan: {:?} ({} pipelines, level {})",
+        t0.elapsed(),
+        plan.pipelines(),
+        plan.output_level
+    );
+    let server = SlotEvaluator::new(q, &plan).unwrap();
+    let client = SlotClient::generate(&plan).unwrap();
+    let keys = client.keys().unwrap();
+    // Over the wire: keys and ciphertexts parsed with the server's instances.
+    let rot = RotationKeys::from_bytes(&keys.rotations.to_bytes(), &server.crt().members()[0], 512)
+        .unwrap();
+    let evk: Vec<EvaluationKeys> = keys
+        .evaluation
+        .iter()
+        .zip(server.crt().members())
+        .map(|(k, p)| EvaluationKeys::from_bytes(&k.to_bytes(), p).unwrap())
+        .collect();
+    let server_keys = cryptotl_graph::SlotKeys {
+        evaluation: evk,
+        rotations: rot,
+    };
+    let qx: Vec<Vec<i64>> = xs.iter().map(|x| q.quantize_input(x).unwrap()).collect();
+    let enc = client.encrypt(&qx).unwrap();
+    let uploaded: Vec<EncryptedBatch> = enc
+        .iter()
+        .zip(server.crt().members())
+        .map(|(b, p)| EncryptedBatch::from_bytes(&b.to_bytes(), p, 64).unwrap())
+        .collect();
+    let t1 = Instant::now();
+    let out = server.evaluate(&uploaded, &server_keys).unwrap();
+    eprintln!("server: {:?} for {} samples", t1.elapsed(), xs.len());
+    let back: Vec<EncryptedBatch> = out
+        .iter()
+        .zip(client.crt().members())
+        .map(|(b, p)| EncryptedBatch::from_bytes(&b.to_bytes(), p, 64).unwrap())
+        .collect();
+    for b in &back {
+        assert_eq!(b.level(), plan.output_level);
+    }
+    let got = client.decrypt(&back).unwrap();
+    let expected = q.evaluate_integer_batch(&qx).unwrap();
+    assert_eq!(got, expected);
+    plan
+}
+
+#[test]
+fn cryptotl_lower_network_d384_is_exact_with_slot_packing() {
+    let mut rng = ChaCha8Rng::seed_from_u64(384);
+    let d = 384;
+    let g = Graph::cryptotl_lower(d, &mut rng).unwrap();
+    let train = random_inputs(&mut rng, 200, d);
+    let (q, _, _) = widest_quantization(&g, &train, Preset::N8192).unwrap();
+    let mut xs = random_inputs(&mut rng, 2, d);
+    xs.push(vec![5.0; d]);
+    let plan = assert_slot_exact(&q, &xs);
+    // Galois keys only for the steps the layout uses.
+    assert_eq!(plan.rotations(), plan.layout.rotations());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3))]
+    #[test]
+    fn random_small_lower_networks_are_exact(seed in any::<u64>(), d in 3usize..40, bx in 2u32..8, bw in 2u32..7) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let g = Graph::cryptotl_lower(d, &mut rng).unwrap();
+        let train = random_inputs(&mut rng, 50, d);
+        let q = QuantizedGraph::fuse_and_quantize(&g, InputQuantizer::fit(&train, bx).unwrap(), &WeightQuantization::per_output_channel(bw).unwrap()).unwrap();
+        let xs = random_inputs(&mut rng, 2, d);
+        assert_slot_exact(&q, &xs);
+    }
+}
