@@ -79,10 +79,8 @@ struct SlotNetwork {
     w1: Vec<i64>,
     b1: Vec<i64>,
     w2: Vec<i64>,
-    /// `C2` per neuron (±1), if the activation squares.
-    square: Option<Vec<i64>>,
-    /// `C1` per neuron, if any is non-zero.
-    linear: Option<Vec<i64>>,
+    /// How the activation is evaluated.
+    activation: Activation,
     /// `b2 + W2·C0`.
     b2: Vec<i64>,
 }
@@ -125,6 +123,15 @@ impl SlotNetwork {
                 .zip(&c0)
                 .fold(*b, |acc, (w, c)| acc.wrapping_add(w.wrapping_mul(*c)));
         }
+        let activation = if c2.iter().all(|&v| v == 0) {
+            Activation::Linear { linear: c1 }
+        } else if c2.iter().all(|&v| v == 1 || v == -1) {
+            let offset = c2.iter().zip(&c1).map(|(s, c)| s * c).collect();
+            Activation::Product { sign: c2, offset }
+        } else {
+            let linear = c1.iter().any(|&v| v != 0).then_some(c1);
+            Activation::TwoTerms { square: c2, linear }
+        };
         Ok(Self {
             d: l1.cols,
             h,
@@ -132,11 +139,28 @@ impl SlotNetwork {
             w1: l1.weights.clone(),
             b1: l1.bias.clone(),
             w2: l2.weights.clone(),
-            square: c2.iter().any(|&v| v != 0).then_some(c2),
-            linear: c1.iter().any(|&v| v != 0).then_some(c1),
+            activation,
             b2,
         })
     }
+}
+
+/// How `y = C2 ⊙ u² + C1 ⊙ u + C0` is evaluated (`C0` always goes into the
+/// second layer's bias).
+#[derive(Debug, Clone)]
+enum Activation {
+    /// Every `C2_j = ±1`: `y − C0 = s ⊙ (u ⊙ (u + s ⊙ C1))` with `s = C2`:
+    /// one ciphertext product after a free plaintext addition; `s` is
+    /// folded into the second layer.
+    Product { sign: Vec<i64>, offset: Vec<i64> },
+    /// General: the second layer runs on `u²` (scaled by `C2`) and on `u`
+    /// (scaled by `C1`), sharing its giant steps.
+    TwoTerms {
+        square: Vec<i64>,
+        linear: Option<Vec<i64>>,
+    },
+    /// No quadratic term: the second layer runs on `u` scaled by `C1`.
+    Linear { linear: Vec<i64> },
 }
 
 /// The prepared diagonals and vectors of one CRT pipeline.
@@ -144,7 +168,11 @@ struct Pipeline {
     params: HeParameters,
     first: SlotTransform,
     hidden_bias: Vec<i64>,
+    /// `s ⊙ C1` (replicated) for [`Activation::Product`].
+    product_offset: Option<Vec<i64>>,
+    /// Second layer on the activation's quadratic part (or the product).
     second_square: Option<SlotTransform>,
+    /// Second layer on `u`.
     second_linear: Option<SlotTransform>,
     output_bias: Vec<i64>,
 }
@@ -219,22 +247,23 @@ impl SlotEvaluator {
             )));
         }
         let first = layout.first_layer(&net.w1)?;
-        let ones = vec![1i64; net.h];
-        let second_square = net
-            .square
-            .as_ref()
-            .map(|s| layout.second_layer(&net.w2, s))
-            .transpose()?;
-        let second_linear = net
-            .linear
-            .as_ref()
-            .map(|s| layout.second_layer(&net.w2, s))
-            .transpose()?;
-        // A graph without a quadratic term still goes through the second
-        // layer on u (C1 = the linear coefficients).
-        let second_linear = match (&second_square, second_linear) {
-            (None, None) => Some(layout.second_layer(&net.w2, &ones)?),
-            (_, l) => l,
+        let (second_square, second_linear, product_offset) = match &net.activation {
+            Activation::Product { sign, offset } => (
+                Some(layout.second_layer(&net.w2, sign)?),
+                None,
+                Some(layout.hidden_vector(offset)?),
+            ),
+            Activation::TwoTerms { square, linear } => (
+                Some(layout.second_layer(&net.w2, square)?),
+                linear
+                    .as_ref()
+                    .map(|l| layout.second_layer(&net.w2, l))
+                    .transpose()?,
+                None,
+            ),
+            Activation::Linear { linear } => {
+                (None, Some(layout.second_layer(&net.w2, linear)?), None)
+            }
         };
         let hidden = layout.hidden_vector(&net.b1)?;
         let output = layout.output_vector(&net.b2)?;
@@ -255,6 +284,7 @@ impl SlotEvaluator {
                     params: params.clone(),
                     first: transform(&first)?,
                     hidden_bias: reduce_all(&hidden, t),
+                    product_offset: product_offset.as_ref().map(|o| reduce_all(o, t)),
                     second_square: second_square.as_ref().map(transform).transpose()?,
                     second_linear: second_linear.as_ref().map(transform).transpose()?,
                     output_bias: reduce_all(&output, t),
@@ -376,9 +406,13 @@ impl SlotEvaluator {
                 let u = transform_batch(&[(x, &p.first)], rot)?;
                 let u = fold_batch(&u, &layout.first_fold(), rot)?;
                 let u = he.add_slot_values(&u, &vec![p.hidden_bias.clone(); samples])?;
-                let v = match &p.second_square {
-                    Some(_) => Some(he.polynomials(&u, &vec![vec![0, 0, 1]; samples])?),
-                    None => None,
+                let v = match (&p.second_square, &p.product_offset) {
+                    (Some(_), Some(offset)) => {
+                        let shifted = he.add_slot_values(&u, &vec![offset.clone(); samples])?;
+                        Some(he.multiply(&u, &shifted)?)
+                    }
+                    (Some(_), None) => Some(he.polynomials(&u, &vec![vec![0, 0, 1]; samples])?),
+                    (None, _) => None,
                 };
                 let mut terms: Vec<(&EncryptedBatch, &SlotTransform)> = Vec::with_capacity(2);
                 if let (Some(v), Some(t)) = (&v, &p.second_square) {

@@ -414,10 +414,10 @@ mod tests {
             .map(|k| (0..d).map(|j| w1[k * d + j] * x[j]).sum())
             .collect();
         let period = layout.period;
-        for s in 0..n {
+        for (s, got) in u_slots.iter().enumerate() {
             let k = (s % (n / 2)) % period;
             let expect = if k < h { u[k] } else { 0 };
-            assert_eq!(u_slots[s], expect, "slot {s} of the first layer");
+            assert_eq!(*got, expect, "slot {s} of the first layer");
         }
         // Second layer from the replicated u.
         let z_slots = simulate_combine(

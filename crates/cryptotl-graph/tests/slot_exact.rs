@@ -97,3 +97,38 @@ proptest! {
         assert_slot_exact(&q, &xs);
     }
 }
+
+/// The activation's other evaluation paths: a quadratic coefficient other
+/// than ±1 (second layer on `u²` and `u`) and no quadratic term at all.
+#[test]
+fn general_and_linear_activations_are_exact() {
+    use cryptotl_quant::IntegerLayer;
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let d = 12;
+    let g = Graph::cryptotl_lower(d, &mut rng).unwrap();
+    let train = random_inputs(&mut rng, 50, d);
+    let q = QuantizedGraph::fuse_and_quantize(
+        &g,
+        InputQuantizer::fit(&train, 4).unwrap(),
+        &WeightQuantization::per_output_channel(4).unwrap(),
+    )
+    .unwrap();
+    let xs = random_inputs(&mut rng, 2, d);
+    for variant in 0..2 {
+        let mut q = q.clone();
+        let IntegerLayer::Polynomial(p) = &mut q.layers[1].layer else {
+            panic!("the fused lower network has its activation second");
+        };
+        for (j, c) in p.coefficients.iter_mut().enumerate() {
+            c.resize(3, 0);
+            if variant == 0 {
+                c[2] = if j % 2 == 0 { 2 } else { -1 };
+                c[1] = j as i64 - 3;
+            } else {
+                c[2] = 0;
+                c[1] = if j % 3 == 0 { -1 } else { 2 };
+            }
+        }
+        assert_slot_exact(&q, &xs);
+    }
+}

@@ -447,6 +447,44 @@ impl Evaluator {
         Ok(Ciphertext::new(polys, self.params.bfv())?)
     }
 
+    /// Multiplies two batches ciphertext by ciphertext (slot-wise products)
+    /// and relinearizes: `out_i = a_i ⊙ b_i`. Both must be fresh (level 0)
+    /// batches of the same shape under this evaluator's parameters.
+    ///
+    /// # Errors
+    /// [`HeError::InvalidInput`] for mismatched shapes or levels,
+    /// [`HeError::MissingKey`] without a relinearization key.
+    pub fn multiply(&self, a: &EncryptedBatch, b: &EncryptedBatch) -> Result<EncryptedBatch> {
+        self.check_batch(a)?;
+        self.check_batch(b)?;
+        if a.features() != b.features() || a.level != 0 || b.level != 0 {
+            return Err(HeError::InvalidInput(format!(
+                "multiplying batches of {} and {} ciphertexts at levels {} and {} \
+                 (same shape at level 0 needed)",
+                a.features(),
+                b.features(),
+                a.level,
+                b.level
+            )));
+        }
+        let relin = self
+            .keys
+            .as_ref()
+            .ok_or(HeError::MissingKey("relinearization key (multiplication)"))?
+            .relinearization_key();
+        let ciphertexts = a
+            .ciphertexts
+            .par_iter()
+            .zip(b.ciphertexts.par_iter())
+            .map(|(x, y)| {
+                let mut p = x * y;
+                relin.relinearizes(&mut p)?;
+                Ok(p)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(EncryptedBatch::new(&self.params, ciphertexts, a.samples, 0))
+    }
+
     /// Switches every ciphertext down to `level` (dropping the last moduli):
     /// responses get smaller; noise shrinks with the modulus plus a small
     /// rounding term. `level` must be between the batch's level and
