@@ -19,6 +19,7 @@
 //!   against the integer evaluator, and HE planning ([`plan`]),
 //! - [`output_noise`]: the server's output noise (discrete Gaussian noise on
 //!   the features and noise flooding, [`plan_output_noise`]),
+//! - [`packing`]: the cost model that picks batch or slot packing per request,
 //! - [`slot_eval`]: slot-packed encrypted evaluation (one sample per
 //!   ciphertext, CRT pipelines, [`plan_slots`]) for low single-sample latency,
 //! - [`slot_layout`]: where one sample's values sit in the slots for
@@ -36,6 +37,7 @@ pub mod graph;
 pub mod layers;
 pub mod model_file;
 pub mod output_noise;
+pub mod packing;
 pub mod quantize;
 pub mod slot_eval;
 pub mod slot_layout;
@@ -47,6 +49,7 @@ pub use graph::{Graph, LowerNetworkParams};
 pub use layers::{AvgPool1d, Conv1d, Dense, Layer, Shape};
 pub use model_file::{FloatModel, HePlan, Model, ModelBytes, QuantizedModel, FORMAT_VERSION};
 pub use output_noise::{plan_output_noise, plan_with_output_noise, NoisePlan, OutputNoise};
+pub use packing::{CostModel, Packing, PackingChoice, PackingDecision};
 pub use quantize::QuantizedGraph;
 pub use slot_eval::{plan_slots, SlotClient, SlotEvaluator, SlotKeys, SlotPlan};
 pub use slot_layout::SlotLayout;
