@@ -41,6 +41,7 @@ pub mod experiment;
 pub mod pipeline;
 pub mod serve;
 pub mod server;
+pub mod slots;
 pub mod synthetic;
 
 pub use card::ModelCard;

@@ -121,6 +121,54 @@ pub fn read_header<'a>(bytes: &'a [u8], params: &HeParameters, kind: Kind) -> Re
     Ok(&bytes[HEADER_LEN..])
 }
 
+/// The kind, parameter fingerprint and total length (header + body) of the
+/// first message in `bytes`, without checking it against any parameters:
+/// for routing a byte string that holds several messages. The message itself
+/// must still be parsed with its `from_bytes`.
+///
+/// # Errors
+/// [`HeError::Malformed`] for a short or foreign header, an unknown kind, or
+/// a body length beyond the bytes present.
+pub fn peek_header(bytes: &[u8]) -> Result<(Kind, Fingerprint, usize)> {
+    if bytes.len() < HEADER_LEN || bytes[0..4] != MAGIC {
+        return Err(HeError::Malformed(
+            "not a cryptotl HE message (short or bad magic)".into(),
+        ));
+    }
+    let kind = match bytes[6] {
+        1 => Kind::CiphertextBatch,
+        2 => Kind::EvaluationKeys,
+        3 => Kind::PublicKey,
+        4 => Kind::RotationKeys,
+        k => return Err(HeError::Malformed(format!("unknown message kind {k}"))),
+    };
+    let mut fp = [0u8; 16];
+    fp.copy_from_slice(&bytes[8..24]);
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[24..32]);
+    let total = usize::try_from(u64::from_le_bytes(len))
+        .ok()
+        .and_then(|b| b.checked_add(HEADER_LEN))
+        .filter(|t| *t <= bytes.len())
+        .ok_or_else(|| HeError::Malformed("message body runs past the end".into()))?;
+    Ok((kind, Fingerprint(fp), total))
+}
+
+/// Splits a byte string holding several messages back to back.
+///
+/// # Errors
+/// As [`peek_header`], for any of the messages.
+pub fn split_messages(mut bytes: &[u8]) -> Result<Vec<(Kind, Fingerprint, &[u8])>> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let (kind, fp, total) = peek_header(bytes)?;
+        let (head, tail) = bytes.split_at(total);
+        out.push((kind, fp, head));
+        bytes = tail;
+    }
+    Ok(out)
+}
+
 fn write_header(out: &mut Vec<u8>, params: &HeParameters, kind: Kind, body_len: usize) {
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());

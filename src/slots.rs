@@ -1,0 +1,298 @@
+//! Slot packing in the facade (issue: single-sample latency): the model-card
+//! entry, the server's prepared slot evaluator and per-session keys, and the
+//! client that encrypts one sample per ciphertext.
+//!
+//! On the wire everything is a sequence of `cryptotl-he` messages back to
+//! back (each with its own header and parameter fingerprint):
+//!
+//! - session keys: one rotation-keys message (fingerprint of pipeline 0) and
+//!   one evaluation-keys message per CRT pipeline, in pipeline order;
+//! - a request: one ciphertext-batch message per pipeline (one ciphertext
+//!   per sample, the same sample count in each);
+//! - a response: one ciphertext-batch message per pipeline, at the plan's
+//!   output level.
+
+use std::sync::Arc;
+
+use cryptotl_graph::{plan_slots, QuantizedGraph, SlotClient, SlotEvaluator, SlotKeys, SlotPlan};
+use cryptotl_he::crt::CrtParameters;
+use cryptotl_he::slots::{Rotation, RotationKeys};
+use cryptotl_he::wire::{split_messages, Kind};
+use cryptotl_he::{EncryptedBatch, EvaluationKeys, Preset};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// Most samples one slot-packed request may hold (each costs one ciphertext
+/// per pipeline; beyond a few dozen, batch packing is cheaper anyway).
+pub const MAX_SLOT_SAMPLES: usize = 64;
+
+/// What the model card says about slot packing: the plan (CRT parameters,
+/// layout, output level) and the rotation steps whose Galois keys a client
+/// must upload — exactly those the layout uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlotCard {
+    /// The plan.
+    pub plan: SlotPlan,
+    /// The Galois keys the server needs.
+    pub rotations: Vec<Rotation>,
+}
+
+impl SlotCard {
+    /// The card entry of a plan.
+    pub fn of(plan: &SlotPlan) -> Self {
+        Self {
+            plan: plan.clone(),
+            rotations: plan.rotations(),
+        }
+    }
+
+    /// Validates the entry (parameters secure and consistent, the layout the
+    /// one the dimensions imply, the rotation list the layout's) and returns
+    /// the parameter family.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCard`] naming the problem.
+    pub fn validate(&self, input_dim: usize, output_dim: usize) -> Result<CrtParameters, Error> {
+        let crt = CrtParameters::new(&self.plan.crt)
+            .map_err(|e| Error::InvalidCard(format!("slot parameters: {e}")))?;
+        let l = &self.plan.layout;
+        let expected =
+            cryptotl_graph::SlotLayout::new(l.degree, l.input_dim, l.hidden_dim, l.output_dim)
+                .map_err(|e| Error::InvalidCard(format!("slot layout: {e}")))?;
+        if &expected != l
+            || l.input_dim != input_dim
+            || l.output_dim != output_dim
+            || l.degree != crt.first().degree()
+        {
+            return Err(Error::InvalidCard(
+                "the slot layout does not match the model's dimensions".into(),
+            ));
+        }
+        if self.rotations != self.plan.rotations() {
+            return Err(Error::InvalidCard(
+                "the slot rotation list does not match the layout".into(),
+            ));
+        }
+        if self.plan.output_level > crt.first().max_level() {
+            return Err(Error::InvalidCard("slot output level out of range".into()));
+        }
+        Ok(crt)
+    }
+}
+
+/// The server's slot-packing state for one model: every diagonal encoded
+/// once, shared by all sessions.
+#[derive(Debug, Clone)]
+pub struct SlotServer {
+    evaluator: Arc<SlotEvaluator>,
+    card: SlotCard,
+}
+
+impl SlotServer {
+    /// Plans slot packing for `graph` (a calibration run: seconds) and
+    /// encodes its diagonals.
+    ///
+    /// # Errors
+    /// If the network is not `Dense → quadratic → Dense`, does not fit one
+    /// ciphertext, or no plan keeps the noise budget.
+    pub fn plan(graph: &QuantizedGraph) -> Result<Self, Error> {
+        let plan = plan_slots(graph, Preset::N8192)?;
+        Self::with_plan(graph, &plan)
+    }
+
+    /// Prepares a known plan.
+    ///
+    /// # Errors
+    /// If the plan does not fit the graph.
+    pub fn with_plan(graph: &QuantizedGraph, plan: &SlotPlan) -> Result<Self, Error> {
+        let evaluator = SlotEvaluator::new(graph, plan)?;
+        Ok(Self {
+            evaluator: Arc::new(evaluator),
+            card: SlotCard::of(plan),
+        })
+    }
+
+    /// The card entry.
+    pub fn card(&self) -> &SlotCard {
+        &self.card
+    }
+
+    /// Parses a client's slot keys (see the module docs) and opens a session.
+    ///
+    /// # Errors
+    /// [`Error::He`] / [`Error::InvalidInput`] for malformed, foreign,
+    /// missing or superfluous keys.
+    pub fn open_session(&self, messages: &[&[u8]]) -> Result<SlotSession, Error> {
+        let members = self.evaluator.crt().members();
+        if messages.len() != members.len() + 1 {
+            return Err(Error::InvalidInput(format!(
+                "slot keys: expected 1 rotation-keys message and {} evaluation-keys messages, got {} messages",
+                members.len(),
+                messages.len()
+            )));
+        }
+        let rotations =
+            RotationKeys::from_bytes(messages[0], &members[0], self.card.rotations.len())?;
+        if rotations.rotations() != self.card.rotations {
+            return Err(Error::InvalidInput(
+                "slot keys: the rotation keys are not the steps the model card lists".into(),
+            ));
+        }
+        let evaluation = messages[1..]
+            .iter()
+            .zip(members)
+            .map(|(m, p)| EvaluationKeys::from_bytes(m, p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SlotSession {
+            evaluator: Arc::clone(&self.evaluator),
+            keys: Arc::new(SlotKeys {
+                evaluation,
+                rotations,
+            }),
+        })
+    }
+}
+
+/// One client's slot-packing session: the shared model and its keys.
+#[derive(Debug, Clone)]
+pub struct SlotSession {
+    evaluator: Arc<SlotEvaluator>,
+    keys: Arc<SlotKeys>,
+}
+
+impl SlotSession {
+    /// Evaluates a slot-packed request (one batch message per pipeline) and
+    /// returns the response bytes (one batch message per pipeline).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] / [`Error::He`] for malformed, foreign or
+    /// oversized requests.
+    pub fn evaluate(&self, messages: &[&[u8]]) -> Result<Vec<u8>, Error> {
+        let members = self.evaluator.crt().members();
+        if messages.len() != members.len() {
+            return Err(Error::InvalidInput(format!(
+                "slot request: expected {} ciphertext batches (one per pipeline), got {}",
+                members.len(),
+                messages.len()
+            )));
+        }
+        let batches = messages
+            .iter()
+            .zip(members)
+            .map(|(m, p)| EncryptedBatch::from_bytes(m, p, MAX_SLOT_SAMPLES))
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = self.evaluator.evaluate(&batches, &self.keys)?;
+        Ok(out.iter().flat_map(|b| b.to_bytes()).collect())
+    }
+
+    /// Bytes of key material the session holds (for memory accounting).
+    pub fn key_bytes(&self) -> usize {
+        self.keys.rotations.encoded_len()
+    }
+}
+
+/// Splits a body into messages and reports whether it is slot-packed: its
+/// first message is a rotation-keys message (session keys) or a ciphertext
+/// batch under pipeline 0's parameters (requests).
+///
+/// # Errors
+/// [`Error::He`] for bytes that are not a sequence of HE messages.
+pub fn classify<'a>(
+    bytes: &'a [u8],
+    slot_card: Option<&SlotCard>,
+) -> Result<(bool, Vec<&'a [u8]>), Error> {
+    let parts = split_messages(bytes)?;
+    let slot_fp = slot_card
+        .and_then(|c| CrtParameters::new(&c.plan.crt).ok())
+        .map(|crt| crt.first().fingerprint());
+    let is_slot = match parts.first() {
+        Some((Kind::RotationKeys, _, _)) => true,
+        Some((Kind::CiphertextBatch, fp, _)) => Some(*fp) == slot_fp,
+        _ => false,
+    };
+    Ok((is_slot, parts.into_iter().map(|(_, _, b)| b).collect()))
+}
+
+/// The client side of slot packing for one model card entry.
+#[derive(Debug)]
+pub struct SlotLowerClient {
+    client: SlotClient,
+    card: SlotCard,
+}
+
+impl SlotLowerClient {
+    /// A fresh secret key for the card's slot plan.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCard`] for an invalid entry.
+    pub fn new(card: &SlotCard, input_dim: usize, output_dim: usize) -> Result<Self, Error> {
+        card.validate(input_dim, output_dim)?;
+        Ok(Self {
+            client: SlotClient::generate(&card.plan)?,
+            card: card.clone(),
+        })
+    }
+
+    /// The card entry.
+    pub fn card(&self) -> &SlotCard {
+        &self.card
+    }
+
+    /// The session keys to upload (rotation keys, then one evaluation-keys
+    /// message per pipeline).
+    ///
+    /// # Errors
+    /// From key generation.
+    pub fn key_bytes(&self) -> Result<Vec<u8>, Error> {
+        let keys = self.client.keys()?;
+        let mut out = keys.rotations.to_bytes();
+        for k in &keys.evaluation {
+            out.extend_from_slice(&k.to_bytes());
+        }
+        Ok(out)
+    }
+
+    /// Encrypts quantized samples (at most [`MAX_SLOT_SAMPLES`]) into one
+    /// request.
+    ///
+    /// # Errors
+    /// For too many samples or invalid values.
+    pub fn encrypt(&self, samples: &[Vec<i64>]) -> Result<Vec<u8>, Error> {
+        if samples.is_empty() || samples.len() > MAX_SLOT_SAMPLES {
+            return Err(Error::InvalidInput(format!(
+                "a slot-packed request holds 1..={MAX_SLOT_SAMPLES} samples, got {}",
+                samples.len()
+            )));
+        }
+        Ok(self
+            .client
+            .encrypt(samples)?
+            .iter()
+            .flat_map(|b| b.to_bytes())
+            .collect())
+    }
+
+    /// Decrypts a response into the exact integer features, one vector per
+    /// sample.
+    ///
+    /// # Errors
+    /// For malformed or foreign responses.
+    pub fn decrypt(&self, response: &[u8]) -> Result<Vec<Vec<i64>>, Error> {
+        let parts = split_messages(response)?;
+        let members = self.client.crt().members();
+        if parts.len() != members.len() {
+            return Err(Error::InvalidInput(format!(
+                "slot response: {} batches for {} pipelines",
+                parts.len(),
+                members.len()
+            )));
+        }
+        let batches = parts
+            .iter()
+            .zip(members)
+            .map(|((_, _, b), p)| EncryptedBatch::from_bytes(b, p, MAX_SLOT_SAMPLES))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.client.decrypt(&batches)?)
+    }
+}
