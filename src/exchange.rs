@@ -12,12 +12,45 @@ use crate::client::LowerClient;
 use crate::error::Error;
 use crate::server::Session;
 
+/// Progress of one request over a network transport, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transfer {
+    /// Request bytes handed to the connection so far, of `total`.
+    Upload {
+        /// Bytes sent.
+        sent: u64,
+        /// The request's size.
+        total: u64,
+    },
+    /// Response bytes received so far, of `total` when the server announced
+    /// the length.
+    Download {
+        /// Bytes received.
+        received: u64,
+        /// The response's size, if known.
+        total: Option<u64>,
+    },
+}
+
 /// Evaluates serialized encrypted batches: the server's half of the
 /// protocol, as seen by a client.
 pub trait EncryptedEvaluation {
     /// Sends one serialized request (one batch of ciphertexts) and returns
     /// the serialized encrypted features.
     fn evaluate_request(&self, request: &[u8]) -> Result<Vec<u8>, Error>;
+
+    /// [`EncryptedEvaluation::evaluate_request`], reporting the request's
+    /// upload and the response's download byte by byte (as the transport
+    /// moves them) to `progress`. Transports without a network (the default)
+    /// report nothing.
+    fn evaluate_request_with_progress(
+        &self,
+        request: &[u8],
+        progress: &mut dyn FnMut(Transfer),
+    ) -> Result<Vec<u8>, Error> {
+        let _ = progress;
+        self.evaluate_request(request)
+    }
 
     /// The most samples the server accepts in one request, if it limits
     /// them below the N slots of a ciphertext.
@@ -30,6 +63,32 @@ impl EncryptedEvaluation for Session {
     fn evaluate_request(&self, request: &[u8]) -> Result<Vec<u8>, Error> {
         self.evaluate(request)
     }
+}
+
+/// Progress of [`encrypted_features_with_progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeProgress {
+    /// The exchange begins: `samples` in `batches` requests.
+    Started {
+        /// Samples to send.
+        samples: usize,
+        /// Requests (batches) to send.
+        batches: usize,
+    },
+    /// Bytes of batch `batch` (0-based) moved by the transport.
+    Transfer {
+        /// The batch being sent or received.
+        batch: usize,
+        /// How far its transfer is.
+        transfer: Transfer,
+    },
+    /// A batch's features came back: `done` samples of `total`.
+    Samples {
+        /// Samples whose features came back.
+        done: usize,
+        /// All samples.
+        total: usize,
+    },
 }
 
 /// What one exchange cost.
@@ -70,7 +129,8 @@ impl ExchangeStats {
 /// [`EncryptedEvaluation::max_batch_samples`]) at a time is quantized,
 /// encrypted, evaluated by `server` and decrypted. Returns the exact integer
 /// features (equal to the quantized plaintext model's) in sample order.
-/// `progress(done, total)` is called after each batch.
+/// `progress(done, total)` is called after each batch; for byte-level
+/// progress of uploads and downloads use [`encrypted_features_with_progress`].
 ///
 /// # Errors
 /// Samples of the wrong dimension, a server error, or a response that does
@@ -81,11 +141,34 @@ pub fn encrypted_features(
     samples: &[Vec<f32>],
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Vec<Vec<i64>>, ExchangeStats), Error> {
+    encrypted_features_with_progress(client, server, samples, &mut |p| {
+        if let ExchangeProgress::Samples { done, total } = p {
+            progress(done, total);
+        }
+    })
+}
+
+/// [`encrypted_features`], reporting [`ExchangeProgress`]: the start, every
+/// batch's bytes as the transport sends and receives them (network
+/// transports only), and the samples done after each batch.
+///
+/// # Errors
+/// As [`encrypted_features`].
+pub fn encrypted_features_with_progress(
+    client: &LowerClient,
+    server: &dyn EncryptedEvaluation,
+    samples: &[Vec<f32>],
+    progress: &mut dyn FnMut(ExchangeProgress),
+) -> Result<(Vec<Vec<i64>>, ExchangeStats), Error> {
     let mut stats = ExchangeStats::default();
     let mut features = Vec::with_capacity(samples.len());
     let n = client.params().degree();
     let n = server.max_batch_samples().map_or(n, |m| m.clamp(1, n));
-    for chunk in samples.chunks(n) {
+    progress(ExchangeProgress::Started {
+        samples: samples.len(),
+        batches: samples.len().div_ceil(n),
+    });
+    for (batch, chunk) in samples.chunks(n).enumerate() {
         let t = Instant::now();
         let request = client.encrypt(chunk)?;
         let [request] = <[Vec<u8>; 1]>::try_from(request).map_err(|r| {
@@ -94,7 +177,9 @@ pub fn encrypted_features(
         stats.encrypt += t.elapsed();
 
         let t = Instant::now();
-        let response = server.evaluate_request(&request)?;
+        let response = server.evaluate_request_with_progress(&request, &mut |transfer| {
+            progress(ExchangeProgress::Transfer { batch, transfer })
+        })?;
         stats.server += t.elapsed();
 
         let t = Instant::now();
@@ -112,7 +197,10 @@ pub fn encrypted_features(
         stats.upload_bytes += request.len();
         stats.download_bytes += response.len();
         features.extend(decrypted);
-        progress(features.len(), samples.len());
+        progress(ExchangeProgress::Samples {
+            done: features.len(),
+            total: samples.len(),
+        });
     }
     Ok((features, stats))
 }

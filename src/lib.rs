@@ -47,7 +47,10 @@ pub mod synthetic;
 pub use card::ModelCard;
 pub use client::LowerClient;
 pub use error::Error;
-pub use exchange::{encrypted_features, EncryptedEvaluation, ExchangeStats};
+pub use exchange::{
+    encrypted_features, encrypted_features_with_progress, EncryptedEvaluation, ExchangeProgress,
+    ExchangeStats, Transfer,
+};
 pub use server::{LowerServer, Session};
 
 /// Data sets (`cryptotl-data`).

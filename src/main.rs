@@ -13,9 +13,10 @@ use cryptotl::pipeline::{self, DataSource, Progress, TransferOptions, TransferRe
 use cryptotl::pretrain::{PretrainConfig, QuantBits, TrainingMode};
 use cryptotl::serve::{ClientOptions, Limits, RemoteServer, ServerConfig, TlsPaths};
 use cryptotl::{
-    encrypted_features, EncryptedEvaluation, Error, ExchangeStats, LowerClient, LowerServer,
+    encrypted_features_with_progress, EncryptedEvaluation, Error, ExchangeProgress, ExchangeStats,
+    LowerClient, LowerServer, Transfer,
 };
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 /// Privacy-preserving transfer learning with homomorphic encryption (BFV).
 ///
@@ -331,7 +332,20 @@ struct DemoArgs {
 struct Reporter {
     quiet: bool,
     started: Instant,
+    bars: MultiProgress,
+    /// Overall progress of a stage (samples, ...).
     bar: Option<ProgressBar>,
+    /// Bytes of the request or response in transit, below `bar`.
+    transfer: Option<TransferBar>,
+    /// Requests of the exchange in progress.
+    batches: usize,
+}
+
+/// The byte progress bar of one batch's upload or download.
+struct TransferBar {
+    bar: ProgressBar,
+    batch: usize,
+    download: bool,
 }
 
 impl Reporter {
@@ -339,7 +353,10 @@ impl Reporter {
         Self {
             quiet,
             started: Instant::now(),
+            bars: MultiProgress::new(),
             bar: None,
+            transfer: None,
+            batches: 0,
         }
     }
 
@@ -354,8 +371,9 @@ impl Reporter {
         if self.quiet {
             return;
         }
+        let bars = &self.bars;
         let bar = self.bar.get_or_insert_with(|| {
-            let bar = ProgressBar::new(total as u64);
+            let bar = bars.add(ProgressBar::new(total as u64));
             if let Ok(style) = ProgressStyle::with_template(&format!(
                 "          {{bar:30}} {{pos}}/{{len}} {unit} ({{elapsed}}, eta {{eta}})"
             )) {
@@ -369,7 +387,74 @@ impl Reporter {
         }
     }
 
+    /// Shows one batch's upload or download by bytes.
+    fn transfer(&mut self, batch: usize, transfer: Transfer) {
+        if self.quiet {
+            return;
+        }
+        let download = matches!(transfer, Transfer::Download { .. });
+        if self
+            .transfer
+            .as_ref()
+            .is_some_and(|t| t.batch != batch || t.download != download)
+        {
+            self.finish_transfer();
+        }
+        let bars = &self.bars;
+        let t = self.transfer.get_or_insert_with(|| {
+            let bar = bars.add(ProgressBar::new(0));
+            if let Ok(style) = ProgressStyle::with_template(
+                "          {bar:30} {bytes}/{total_bytes} {msg} ({bytes_per_sec}, eta {eta})",
+            ) {
+                bar.set_style(style);
+            }
+            TransferBar {
+                bar,
+                batch,
+                download,
+            }
+        });
+        let of = format!("batch {}/{}", batch + 1, self.batches.max(batch + 1));
+        match transfer {
+            Transfer::Upload { sent, total } => {
+                t.bar.set_length(total);
+                t.bar.set_position(sent);
+                t.bar.set_message(if sent >= total {
+                    format!("{of}: uploaded, the server evaluates")
+                } else {
+                    format!("{of}: uploading")
+                });
+            }
+            Transfer::Download { received, total } => {
+                t.bar.set_length(total.unwrap_or(received));
+                t.bar.set_position(received);
+                t.bar.set_message(format!("{of}: downloading"));
+            }
+        }
+    }
+
+    fn exchange(&mut self, p: ExchangeProgress) {
+        match p {
+            ExchangeProgress::Started { samples, batches } => {
+                self.batches = batches;
+                self.bar(0, samples, "samples");
+            }
+            ExchangeProgress::Transfer { batch, transfer } => self.transfer(batch, transfer),
+            ExchangeProgress::Samples { done, total } => {
+                self.finish_transfer();
+                self.bar(done, total, "samples");
+            }
+        }
+    }
+
+    fn finish_transfer(&mut self) {
+        if let Some(t) = self.transfer.take() {
+            t.bar.finish_and_clear();
+        }
+    }
+
     fn finish_bar(&mut self) {
+        self.finish_transfer();
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -607,9 +692,10 @@ fn encrypted_client_features(
         "encrypting {} samples, evaluating under encryption, decrypting",
         embeddings.len()
     ));
-    let (features, stats) = encrypted_features(&client, session, embeddings, &mut |d, t| {
-        reporter.bar(d, t, "samples")
-    })?;
+    let (features, stats) =
+        encrypted_features_with_progress(&client, session, embeddings, &mut |p| {
+            reporter.exchange(p)
+        })?;
     if !reporter.quiet {
         print_exchange(&stats, keys.len());
     }
@@ -815,18 +901,27 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Serve(args) => {
             let mut model = QuantizedModel::load(&server_dir(&args.model))?;
             let mut config = ServerConfig::new(args.listen);
-            if let Some(sigma) = args.output_noise {
-                let noise = OutputNoise {
-                    sigma,
-                    flooding_kappa: args.flooding_kappa,
-                };
-                if LowerServer::with_output_noise(model.clone(), noise).is_err() {
-                    // No room in the plaintext modulus: re-plan for the noise
-                    // (this fails with the reason if no parameters fit).
-                    cryptotl::server::plan_model_for_noise(&mut model, &noise)?;
+            // The server is prepared (and its noise planned) once, here.
+            let server = match args.output_noise {
+                Some(sigma) => {
+                    let noise = OutputNoise {
+                        sigma,
+                        flooding_kappa: args.flooding_kappa,
+                    };
+                    config.output_noise = Some(noise);
+                    match LowerServer::with_output_noise(model.clone(), noise) {
+                        Ok(server) => server,
+                        Err(_) => {
+                            // No room in the plaintext modulus: re-plan for
+                            // the noise (this fails with the reason if no
+                            // parameters fit).
+                            cryptotl::server::plan_model_for_noise(&mut model, &noise)?;
+                            LowerServer::with_output_noise(model, noise)?
+                        }
+                    }
                 }
-                config.output_noise = Some(noise);
-            }
+                None => LowerServer::new(model)?,
+            };
             config.limits.max_concurrent_evaluations = args.max_concurrent.max(1);
             config.limits.max_batch_samples = args.max_batch.max(1);
             config.limits.session_idle_ttl = Duration::from_secs(args.session_ttl.max(1));
@@ -846,7 +941,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             };
             cryptotl::serve::install_stderr_logger(args.verbose);
             let quiet = cli.quiet;
-            cryptotl::serve::run_until_signal(model, config, |addr| {
+            cryptotl::serve::run_prepared_until_signal(server, config, |addr| {
                 if !quiet {
                     eprintln!(
                         "serving {} on {scheme}://{addr} (Ctrl-C to stop)",

@@ -1,5 +1,7 @@
 //! The server side: serves a quantized lower network on encrypted batches.
 
+use std::sync::Arc;
+
 use cryptotl_graph::{
     plan_output_noise, plan_with_output_noise, EncryptedEvaluator, NoisePlan, OutputNoise,
     QuantizedGraph, QuantizedModel,
@@ -9,10 +11,12 @@ use cryptotl_he::{EncryptedBatch, EvaluationKeys, HeParameters, Preset};
 use crate::card::ModelCard;
 use crate::error::Error;
 
-/// A server holding a quantized model with its HE plan.
+/// A server holding a quantized model with its HE plan. The model is
+/// immutable and shared: every [`Session`] opened here refers to the same
+/// graph (no copy of the weights), so a session costs only its keys.
 #[derive(Debug, Clone)]
 pub struct LowerServer {
-    graph: QuantizedGraph,
+    graph: Arc<QuantizedGraph>,
     params: HeParameters,
     card: ModelCard,
     noise: Option<NoisePlan>,
@@ -28,7 +32,7 @@ impl LowerServer {
             .graph
             .check_plaintext_modulus(params.plaintext_modulus())?;
         Ok(Self {
-            graph: model.graph,
+            graph: Arc::new(model.graph),
             params,
             card,
             noise: None,
@@ -77,6 +81,11 @@ impl LowerServer {
         &self.params
     }
 
+    /// The served model's graph, shared with every session.
+    pub fn model(&self) -> &Arc<QuantizedGraph> {
+        &self.graph
+    }
+
     /// Opens a session from a client's serialized evaluation keys (validated:
     /// truncated, garbled or foreign keys are refused).
     pub fn open_session(&self, evaluation_keys: &[u8]) -> Result<Session, Error> {
@@ -86,7 +95,8 @@ impl LowerServer {
 
     /// Opens a session from already parsed evaluation keys.
     pub fn open_session_with(&self, keys: EvaluationKeys) -> Result<Session, Error> {
-        let mut evaluator = EncryptedEvaluator::from_plan(&self.graph, &self.card.he, keys)?;
+        let mut evaluator =
+            EncryptedEvaluator::from_shared_plan(Arc::clone(&self.graph), &self.card.he, keys)?;
         if let Some(noise) = &self.noise {
             evaluator = evaluator.with_output_noise(noise)?;
         }
@@ -108,13 +118,28 @@ impl Session {
     /// Evaluates a serialized encrypted batch and returns the serialized
     /// encrypted features. The request is fully validated first.
     pub fn evaluate(&self, request: &[u8]) -> Result<Vec<u8>, Error> {
+        Ok(self.evaluate_to_batch(request)?.to_bytes())
+    }
+
+    /// Like [`Session::evaluate`], but returns the encrypted features
+    /// unserialized, for writing them out incrementally
+    /// ([`EncryptedBatch::serialized_prefix`],
+    /// [`EncryptedBatch::serialized_ciphertext`]): the same bytes as
+    /// [`Session::evaluate`] returns.
+    pub fn evaluate_to_batch(&self, request: &[u8]) -> Result<EncryptedBatch, Error> {
         let batch = EncryptedBatch::from_bytes(request, self.evaluator.params(), self.input_dim)?;
-        Ok(self.evaluate_batch(&batch)?.to_bytes())
+        self.evaluate_batch(&batch)
     }
 
     /// Evaluates a parsed encrypted batch.
     pub fn evaluate_batch(&self, batch: &EncryptedBatch) -> Result<EncryptedBatch, Error> {
         Ok(self.evaluator.evaluate(batch)?)
+    }
+
+    /// The model this session evaluates: the server's shared graph, not a
+    /// copy ([`Arc::ptr_eq`] with [`LowerServer::model`] holds).
+    pub fn model(&self) -> &Arc<QuantizedGraph> {
+        self.evaluator.shared_graph()
     }
 }
 

@@ -60,6 +60,40 @@ fn requests_round_trip_exactly_over_several_batches() {
     assert_eq!(f[0].len(), server.card().output_dim);
 }
 
+/// Sessions refer to the server's one copy of the model: a session costs
+/// its keys, not another copy of the weights.
+#[test]
+fn sessions_share_the_servers_model() {
+    let server = server();
+    let a = LowerClient::new(server.card()).unwrap();
+    let b = LowerClient::new(server.card()).unwrap();
+    let sa = server
+        .open_session(&a.evaluation_key_bytes().unwrap())
+        .unwrap();
+    let sb = server
+        .open_session(&b.evaluation_key_bytes().unwrap())
+        .unwrap();
+    assert!(std::sync::Arc::ptr_eq(sa.model(), sb.model()));
+    assert!(std::sync::Arc::ptr_eq(sa.model(), server.model()));
+    // Each session still evaluates with its own keys.
+    let xs = synthetic::unit_vectors(2, D, 17);
+    let expected = fixture()
+        .0
+        .graph
+        .evaluate_integer_batch(&a.quantize(&xs).unwrap())
+        .unwrap();
+    for (client, session) in [(&a, &sa), (&b, &sb)] {
+        let request = client.encrypt(&xs).unwrap().remove(0);
+        let out = client
+            .decrypt_integers(&session.evaluate(&request).unwrap())
+            .unwrap();
+        assert!(out == expected);
+    }
+    // A server made from a copy of the model holds another graph.
+    let other = LowerServer::new(fixture().0.clone()).unwrap();
+    assert!(!std::sync::Arc::ptr_eq(other.model(), server.model()));
+}
+
 #[test]
 fn hostile_requests_are_refused_and_the_session_survives() {
     let server = server();

@@ -11,7 +11,9 @@ use cryptotl::serve::protocol::{self, ErrorBody, SessionCreated};
 use cryptotl::serve::{
     ClientOptions, Limits, RemoteServer, RetryPolicy, ServerConfig, ServerHandle,
 };
-use cryptotl::{synthetic, EncryptedEvaluation, Error, LowerClient, LowerServer};
+use cryptotl::{
+    synthetic, EncryptedEvaluation, Error, ExchangeProgress, LowerClient, LowerServer, Transfer,
+};
 
 const D: usize = 16;
 
@@ -146,21 +148,185 @@ fn features_over_http_equal_the_in_process_session() {
     );
     assert_eq!((stats.samples, stats.batches), (37, 1));
 
-    // The same request gives a response of the same size either way.
+    // The same request gives the same bytes either way (the default limits
+    // stream this response: see the streaming test).
     let request = client.encrypt(&xs).unwrap().remove(0);
     let a = session.evaluate_request(&request).unwrap();
     let b = in_process.evaluate(&request).unwrap();
-    assert_eq!(a.len(), b.len());
-    assert_eq!(
-        client.decrypt_integers(&a).unwrap(),
-        client.decrypt_integers(&b).unwrap()
-    );
+    assert!(a == b, "HTTP and in-process response bytes differ");
 
     let health = remote.health().unwrap();
     assert_eq!((health.status.as_str(), health.sessions), ("ok", 1));
     session.close().unwrap();
     assert_eq!(remote.health().unwrap().sessions, 0);
     server.shutdown().unwrap();
+}
+
+/// The text of `GET /metrics`.
+fn metrics_text(agent: &ureq::Agent, base: &str) -> String {
+    agent
+        .get(&format!("{base}{}", protocol::METRICS_PATH))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+}
+
+/// The value of an unlabelled metric.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+/// Large responses are streamed ciphertext by ciphertext; streamed or
+/// built whole, the bytes on the wire are exactly the in-process session's,
+/// with their length announced.
+#[test]
+fn streamed_responses_are_byte_identical_to_the_in_process_path() {
+    let local = LowerServer::new(model().clone()).unwrap();
+    let client = LowerClient::new(local.card()).unwrap();
+    let keys = client.evaluation_key_bytes().unwrap();
+    let request = client
+        .encrypt(&synthetic::unit_vectors(5, D, 23))
+        .unwrap()
+        .remove(0);
+    let expected = local
+        .open_session(&keys)
+        .unwrap()
+        .evaluate(&request)
+        .unwrap();
+    let (_, ciphertexts) = protocol::peek_batch_shape(&expected).unwrap();
+    assert!(ciphertexts > 1, "a one-ciphertext response tests little");
+    // The default threshold streams this model's responses.
+    assert!(expected.len() >= Limits::default().stream_response_bytes);
+
+    for (threshold, streamed) in [
+        (0, 1),
+        (usize::MAX, 0),
+        (Limits::default().stream_response_bytes, 1),
+    ] {
+        let server = spawn(Limits {
+            stream_response_bytes: threshold,
+            ..Limits::default()
+        });
+        let base = server.url();
+        let agent = raw();
+        let id = open_raw(&agent, &base, &keys);
+        let mut r = post(
+            &agent,
+            &format!("{base}{}", protocol::evaluate_path(&id)),
+            &request,
+        );
+        assert_eq!(r.status().as_u16(), 200);
+        let announced: usize = r
+            .headers()
+            .get("content-length")
+            .expect("the length is announced")
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(announced, expected.len());
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .unwrap();
+        assert!(body == expected, "threshold {threshold}: bytes differ");
+        let m = metrics_text(&agent, &base);
+        assert_eq!(
+            metric(&m, "cryptotl_responses_streamed_total"),
+            streamed,
+            "threshold {threshold}"
+        );
+        assert!(metric(&m, "cryptotl_response_bytes_total") >= expected.len() as u64);
+        server.shutdown().unwrap();
+    }
+}
+
+/// The HTTP client reports uploads and downloads by bytes, as they move,
+/// through the exchange's progress.
+#[test]
+fn the_client_reports_progress_by_bytes() {
+    let server = spawn(Limits::default());
+    let remote = RemoteServer::connect(&server.url(), ClientOptions::default()).unwrap();
+    let client = LowerClient::new(remote.card()).unwrap();
+    let session = remote
+        .open_session(&client.evaluation_key_bytes().unwrap())
+        .unwrap();
+    let xs = synthetic::unit_vectors(6, D, 29);
+    let mut events = Vec::new();
+    let (features, stats) =
+        cryptotl::encrypted_features_with_progress(&client, &session, &xs, &mut |p| events.push(p))
+            .unwrap();
+    assert!(features == expected(&client, &xs));
+    assert_eq!(
+        events.first(),
+        Some(&ExchangeProgress::Started {
+            samples: 6,
+            batches: 1
+        })
+    );
+    assert_eq!(
+        events.last(),
+        Some(&ExchangeProgress::Samples { done: 6, total: 6 })
+    );
+    let uploads: Vec<(u64, u64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            ExchangeProgress::Transfer {
+                batch: 0,
+                transfer: Transfer::Upload { sent, total },
+            } => Some((*sent, *total)),
+            _ => None,
+        })
+        .collect();
+    let downloads: Vec<(u64, Option<u64>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            ExchangeProgress::Transfer {
+                batch: 0,
+                transfer: Transfer::Download { received, total },
+            } => Some((*received, *total)),
+            _ => None,
+        })
+        .collect();
+    // Several reports per request, increasing, ending at the full size.
+    assert!(uploads.len() > 1, "upload reported {} times", uploads.len());
+    assert!(
+        downloads.len() > 1,
+        "download reported {} times",
+        downloads.len()
+    );
+    assert!(uploads.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(downloads.windows(2).all(|w| w[0].0 < w[1].0));
+    let up = stats.upload_bytes as u64;
+    let down = stats.download_bytes as u64;
+    assert_eq!(uploads.last(), Some(&(up, up)));
+    assert_eq!(downloads.last(), Some(&(down, Some(down))));
+    // Uploads come before downloads.
+    let first_download = events
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                ExchangeProgress::Transfer {
+                    transfer: Transfer::Download { .. },
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    assert!(events[first_download..].iter().all(|e| !matches!(
+        e,
+        ExchangeProgress::Transfer {
+            transfer: Transfer::Upload { .. },
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -351,7 +517,7 @@ fn the_session_memory_cap_evicts_the_least_recently_used() {
         LowerClient::new(&LowerServer::new(model().clone()).unwrap().card().clone()).unwrap();
     let key_len = probe.evaluation_key_bytes().unwrap().len();
     let server = spawn(Limits {
-        // Room for about two sessions (keys plus the weights each holds).
+        // Room for two sessions: each costs its keys (the model is shared).
         max_session_bytes: 2 * key_len + key_len / 2,
         ..Limits::default()
     });
@@ -373,7 +539,13 @@ fn the_session_memory_cap_evicts_the_least_recently_used() {
             .unwrap(),
     )
     .unwrap();
-    assert!(health.sessions < 4, "nothing was evicted");
+    assert_eq!(
+        health.sessions, 2,
+        "two sessions fit, the others were evicted"
+    );
+    // Sessions are accounted by their keys alone: no copy of the model.
+    let m = metrics_text(&agent, &base);
+    assert_eq!(metric(&m, "cryptotl_session_key_bytes"), 2 * key_len as u64);
     let url = format!("{base}{}", protocol::evaluate_path(&ids[0]));
     assert_refused(post(&agent, &url, &request), 410, "session_evicted");
     let url = format!("{base}{}", protocol::evaluate_path(&ids[3]));
@@ -645,14 +817,17 @@ fn output_noise_over_http_stays_within_the_advertised_bound() {
     };
     let mut model = model().clone();
     cryptotl::server::plan_model_for_noise(&mut model, &noise).unwrap();
-    let server = ServerHandle::spawn(
-        model.clone(),
-        ServerConfig {
-            output_noise: Some(noise),
-            ..config(Limits::default())
-        },
-    )
-    .unwrap();
+    let noisy_config = ServerConfig {
+        output_noise: Some(noise),
+        ..config(Limits::default())
+    };
+    // A prepared server must add the noise the configuration asks for.
+    let plain = LowerServer::new(model.clone()).unwrap();
+    let err = ServerHandle::spawn_prepared(plain, noisy_config.clone()).unwrap_err();
+    assert!(err.to_string().contains("output noise"), "{err}");
+    // Prepared once (noise planned once), then served as is.
+    let prepared = LowerServer::with_output_noise(model.clone(), noise).unwrap();
+    let server = ServerHandle::spawn_prepared(prepared, noisy_config).unwrap();
     let remote = RemoteServer::connect(&server.url(), fast_retries()).unwrap();
     let advertised = remote
         .card()

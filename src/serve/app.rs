@@ -27,6 +27,7 @@ use super::protocol::{
     PROTOCOL_VERSION,
 };
 use super::sessions::{is_well_formed_id, Missing, Refused, SessionStore};
+use super::stream;
 use crate::server::{LowerServer, Session};
 
 /// State shared by all handlers.
@@ -43,20 +44,13 @@ pub struct AppState {
     pub(crate) uploads: Arc<Semaphore>,
     pub(crate) metrics: Metrics,
     pub(crate) draining: AtomicBool,
-    /// Memory a session holds besides its keys (its copy of the quantized
-    /// weights), counted against the session byte cap.
-    pub(crate) session_overhead: usize,
     info: ModelInfo,
 }
 
 impl AppState {
-    /// State for serving `server` under `limits`.
-    pub fn new(
-        server: LowerServer,
-        limits: Limits,
-        token: Option<String>,
-        session_overhead: usize,
-    ) -> Self {
+    /// State for serving `server` under `limits`. Sessions share the
+    /// server's model, so only their keys count against the session cap.
+    pub fn new(server: LowerServer, limits: Limits, token: Option<String>) -> Self {
         let max_batch_samples = limits.max_batch_samples.min(server.params().degree());
         let limits = Limits {
             max_batch_samples,
@@ -85,7 +79,6 @@ impl AppState {
             metrics: Metrics::default(),
             draining: AtomicBool::new(false),
             token: token.map(String::into_bytes),
-            session_overhead,
             server,
             limits,
             info,
@@ -455,8 +448,9 @@ async fn open_session(
     let session = blocking(&state, move || worker.server.open_session(&keys))
         .await?
         .map_err(|e| state.reject(ApiError::from_library(&e, true)))?;
-    let accounted = key_bytes + state.session_overhead;
-    let inserted = state.sessions().insert(session, accounted, Instant::now());
+    // The session refers to the server's model (no copy of the weights):
+    // its keys are what it costs.
+    let inserted = state.sessions().insert(session, key_bytes, Instant::now());
     let (id, evicted) = inserted.map_err(|Refused::TooLarge { bytes, cap }| {
         state.reject(ApiError::new(
             ErrorCode::BodyTooLarge,
@@ -541,26 +535,56 @@ async fn evaluate(
     .map_err(|_| state.busy("the server is shutting down"))?;
     let request_bytes = request.len();
     let started = Instant::now();
-    let result = blocking(&state, move || {
+    let stream_from = state.limits.stream_response_bytes;
+    let (result, admitted) = blocking(&state, move || {
         let _slot = slot;
-        let _admitted = admitted;
-        session.evaluate(&request)
+        let evaluated = session.evaluate_to_batch(&request).map(|batch| {
+            if batch.serialized_len() >= stream_from {
+                Evaluated::Stream(batch)
+            } else {
+                Evaluated::Whole(batch.to_bytes())
+            }
+        });
+        // The admission place is held until the response is sent (streamed
+        // ones) or built: it bounds the memory of responses in flight too.
+        (evaluated, admitted)
     })
     .await?;
     let took = started.elapsed();
     state.metrics.evaluation(took);
-    let response = result.map_err(|e| state.reject(ApiError::from_library(&e, false)))?;
+    let evaluated = result.map_err(|e| state.reject(ApiError::from_library(&e, false)))?;
+    let (body, response_bytes, streamed) = match evaluated {
+        Evaluated::Whole(bytes) => {
+            drop(admitted);
+            let n = bytes.len();
+            (Body::from(bytes), n, false)
+        }
+        Evaluated::Stream(batch) => {
+            let n = batch.serialized_len();
+            state.metrics.response_streamed();
+            let body = stream::stream_batch(batch, admitted, state.limits.send_timeout);
+            (Body::new(body), n, true)
+        }
+    };
     tracing::info!(
         target: "cryptotl::serve",
         session = &id[..8],
         request_bytes,
-        response_bytes = response.len(),
+        response_bytes,
+        streamed,
         millis = took.as_millis() as u64,
         "batch evaluated"
     );
     Ok((
         [(header::CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))],
-        Body::from(response),
+        body,
     )
         .into_response())
+}
+
+/// An evaluation's result: serialized whole (small responses), or to be
+/// streamed ciphertext by ciphertext.
+enum Evaluated {
+    Whole(Vec<u8>),
+    Stream(cryptotl_he::EncryptedBatch),
 }

@@ -3,22 +3,53 @@
 //! optional private CA, and retries with exponential backoff on 429/503
 //! that honour `Retry-After`.
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
-use ureq::Agent;
+use ureq::{Agent, SendBody};
 
 use super::protocol::{self, ErrorBody, ModelInfo, SessionCreated, OCTET_STREAM, PROTOCOL_VERSION};
 use crate::card::ModelCard;
 use crate::error::Error;
-use crate::exchange::EncryptedEvaluation;
+use crate::exchange::{EncryptedEvaluation, Transfer};
 
 /// Largest JSON answer read (cards are a few KB).
 const MAX_JSON_BYTES: u64 = 16 << 20;
 /// Largest binary answer read (a full d = 384 response is about 81 MB).
 const MAX_RESPONSE_BYTES: u64 = 1 << 30;
+
+/// A reader that reports the running count of bytes read through it: wraps
+/// request bodies (as ureq reads them to send) and response bodies (as they
+/// arrive), for progress by bytes.
+struct Counting<'a, R> {
+    inner: R,
+    count: u64,
+    report: &'a mut dyn FnMut(u64),
+}
+
+impl<'a, R: Read> Counting<'a, R> {
+    fn new(inner: R, report: &'a mut dyn FnMut(u64)) -> Self {
+        Self {
+            inner,
+            count: 0,
+            report,
+        }
+    }
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.count += n as u64;
+            (self.report)(self.count);
+        }
+        Ok(n)
+    }
+}
 
 /// When and how often to retry refused requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,10 +206,23 @@ impl Transport {
         body: Option<&[u8]>,
         limit: u64,
     ) -> Result<Vec<u8>, Error> {
+        self.request_with_progress(method, path, body, limit, &mut |_| {})
+    }
+
+    /// [`Transport::request`], reporting bytes uploaded and downloaded (of
+    /// each attempt) to `progress`.
+    fn request_with_progress(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        limit: u64,
+        progress: &mut dyn FnMut(Transfer),
+    ) -> Result<Vec<u8>, Error> {
         let policy = &self.options.retry;
         let mut attempt = 0;
         loop {
-            match self.attempt(method, path, body, limit)? {
+            match self.attempt(method, path, body, limit, progress)? {
                 Attempt::Done(bytes) => return Ok(bytes),
                 Attempt::Retry(e, retry_after) => {
                     if attempt >= policy.max_retries {
@@ -197,6 +241,7 @@ impl Transport {
         path: &str,
         body: Option<&[u8]>,
         limit: u64,
+        progress: &mut dyn FnMut(Transfer),
     ) -> Result<Attempt, Error> {
         let url = format!("{}{path}", self.base);
         let auth = self
@@ -216,7 +261,14 @@ impl Transport {
                 if let Some(a) = &auth {
                     r = r.header("authorization", a);
                 }
-                r.send(b)
+                // The body goes through a counting reader (ureq reads it as
+                // it sends); the explicit length keeps it a plain
+                // `Content-Length` upload, not a chunked one.
+                let total = b.len() as u64;
+                let mut report = |sent| progress(Transfer::Upload { sent, total });
+                let mut reader = Counting::new(b, &mut report);
+                r.header("content-length", total.to_string())
+                    .send(SendBody::from_reader(&mut reader))
             }
             ("DELETE", _) => {
                 let mut r = self.agent.delete(&url);
@@ -257,13 +309,31 @@ impl Transport {
         } else {
             MAX_JSON_BYTES
         };
-        let bytes = response
-            .body_mut()
-            .with_config()
-            .limit(read_limit)
-            .read_to_vec()
-            .map_err(|e| Error::Http(format!("{method} {path}: reading the answer: {e}")))?;
-        if (200..300).contains(&status) {
+        let announced = response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let success = (200..300).contains(&status);
+        let mut report = |received| {
+            if success {
+                progress(Transfer::Download {
+                    received,
+                    total: announced,
+                });
+            }
+        };
+        // Reserve the announced length (within the limit) so that a large
+        // answer is not copied while the vector grows.
+        let reserve = announced.unwrap_or(0).min(read_limit);
+        let mut bytes = Vec::with_capacity(usize::try_from(reserve).unwrap_or(0));
+        Counting::new(
+            response.body_mut().with_config().limit(read_limit).reader(),
+            &mut report,
+        )
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::Http(format!("{method} {path}: reading the answer: {e}")))?;
+        if success {
             return Ok(Attempt::Done(bytes));
         }
         let error = remote_error(status, &bytes);
@@ -427,23 +497,42 @@ impl RemoteSession {
             .map(drop)
     }
 
-    fn evaluate_once(&self, request: &[u8]) -> Result<Vec<u8>, Error> {
+    fn evaluate_once(
+        &self,
+        request: &[u8],
+        progress: &mut dyn FnMut(Transfer),
+    ) -> Result<Vec<u8>, Error> {
         let path = protocol::evaluate_path(&self.id());
-        self.transport
-            .request("POST", &path, Some(request), MAX_RESPONSE_BYTES)
+        self.transport.request_with_progress(
+            "POST",
+            &path,
+            Some(request),
+            MAX_RESPONSE_BYTES,
+            progress,
+        )
     }
 }
 
 impl EncryptedEvaluation for RemoteSession {
     fn evaluate_request(&self, request: &[u8]) -> Result<Vec<u8>, Error> {
-        match self.evaluate_once(request) {
+        self.evaluate_request_with_progress(request, &mut |_| {})
+    }
+
+    /// Reports the upload as ureq sends the body and the download as the
+    /// (streamed) response arrives; a retried attempt reports from zero.
+    fn evaluate_request_with_progress(
+        &self,
+        request: &[u8],
+        progress: &mut dyn FnMut(Transfer),
+    ) -> Result<Vec<u8>, Error> {
+        match self.evaluate_once(request, progress) {
             Err(e) if session_gone(&e) => {
                 let id = create_session(&self.transport, &self.keys)?;
                 *self
                     .id
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = id;
-                self.evaluate_once(request)
+                self.evaluate_once(request, progress)
             }
             other => other,
         }
@@ -462,7 +551,7 @@ impl Drop for RemoteSession {
         let path = protocol::session_path(&self.id());
         let _ = self
             .transport
-            .attempt("DELETE", &path, None, MAX_JSON_BYTES);
+            .attempt("DELETE", &path, None, MAX_JSON_BYTES, &mut |_| {});
     }
 }
 

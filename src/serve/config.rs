@@ -27,8 +27,9 @@ pub struct Limits {
     pub queue_timeout: Duration,
     /// Sessions expire after this long without use.
     pub session_idle_ttl: Duration,
-    /// Server-wide cap on the evaluation key bytes held by sessions; the
-    /// least recently used sessions are evicted to make room.
+    /// Server-wide cap on the evaluation key bytes held by sessions (the
+    /// model is shared, not counted per session); the least recently used
+    /// sessions are evicted to make room.
     pub max_session_bytes: usize,
     /// Most sessions open at once (new ones evict the least recently used).
     pub max_sessions: usize,
@@ -37,6 +38,14 @@ pub struct Limits {
     /// Time for one evaluation (the request then fails with 503; the
     /// computation itself runs to completion and frees its slot).
     pub evaluation_timeout: Duration,
+    /// Responses of at least this many bytes are streamed: serialized and
+    /// sent one ciphertext at a time instead of built whole in memory first
+    /// (the bytes on the wire are the same).
+    pub stream_response_bytes: usize,
+    /// Longest wait for a client to take the next piece of a streamed
+    /// response; a client that stops reading longer is cut off (freeing the
+    /// response's memory and admission place).
+    pub send_timeout: Duration,
     /// Time to receive request headers, and for a TLS handshake.
     pub header_timeout: Duration,
     /// On shutdown, how long in-flight requests may take to finish.
@@ -60,6 +69,8 @@ impl Default for Limits {
             max_sessions: 1024,
             body_timeout: Duration::from_secs(120),
             evaluation_timeout: Duration::from_secs(600),
+            stream_response_bytes: 1 << 20,
+            send_timeout: Duration::from_secs(120),
             header_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(60),
             retry_after_seconds: 1,

@@ -45,21 +45,27 @@ impl std::fmt::Debug for BoundServer {
 }
 
 impl BoundServer {
-    /// Prepares the model, loads TLS files and binds the listening socket.
-    /// Must run inside a tokio runtime.
+    /// Prepares the model ([`prepare`]), loads TLS files and binds the
+    /// listening socket. Must run inside a tokio runtime.
     ///
     /// # Errors
     /// A model that cannot be served, unreadable TLS files, or an address
     /// that cannot be bound.
     pub async fn bind(model: QuantizedModel, config: ServerConfig) -> Result<Self, Error> {
-        let weights = cryptotl_graph::Model::Quantized(model.clone())
-            .to_bytes()?
-            .weights
-            .len();
-        let server = match config.output_noise {
-            Some(noise) => LowerServer::with_output_noise(model, noise)?,
-            None => LowerServer::new(model)?,
-        };
+        let server = prepare(model, &config)?;
+        Self::bind_prepared(server, config).await
+    }
+
+    /// Like [`BoundServer::bind`] with a server already prepared (its output
+    /// noise planned), so that start-up plans nothing twice.
+    /// `config.output_noise` is not applied again: if set, it must be the
+    /// prepared server's noise.
+    ///
+    /// # Errors
+    /// `config.output_noise` set but different from the server's, unreadable
+    /// TLS files, or an address that cannot be bound.
+    pub async fn bind_prepared(server: LowerServer, config: ServerConfig) -> Result<Self, Error> {
+        check_prepared(&server, &config)?;
         let tls = match &config.tls {
             Some(paths) => Some(TlsAcceptor::from(tls::server_config(paths)?)),
             None => None,
@@ -70,14 +76,7 @@ impl BoundServer {
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::Serve(format!("no local address: {e}")))?;
-        // Each session keeps its own copy of the quantized weights (as
-        // 8-byte integers, about twice their file size) next to its keys.
-        let state = Arc::new(AppState::new(
-            server,
-            config.limits,
-            config.bearer_token,
-            weights.saturating_mul(2),
-        ));
+        let state = Arc::new(AppState::new(server, config.limits, config.bearer_token));
         Ok(Self {
             listener,
             local_addr,
@@ -260,9 +259,19 @@ impl ServerHandle {
     /// # Errors
     /// As [`BoundServer::bind`], or if the runtime cannot start.
     pub fn spawn(model: QuantizedModel, config: ServerConfig) -> Result<Self, Error> {
+        let server = prepare(model, &config)?;
+        Self::spawn_prepared(server, config)
+    }
+
+    /// Like [`ServerHandle::spawn`] with a server already prepared (see
+    /// [`BoundServer::bind_prepared`]).
+    ///
+    /// # Errors
+    /// As [`BoundServer::bind_prepared`], or if the runtime cannot start.
+    pub fn spawn_prepared(server: LowerServer, config: ServerConfig) -> Result<Self, Error> {
         let tls = config.tls.is_some();
         let runtime = runtime()?;
-        let bound = runtime.block_on(BoundServer::bind(model, config))?;
+        let bound = runtime.block_on(BoundServer::bind_prepared(server, config))?;
         let local_addr = bound.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -316,6 +325,41 @@ impl ServerHandle {
 impl Drop for ServerHandle {
     fn drop(&mut self) {
         let _ = self.stop_and_join();
+    }
+}
+
+/// Prepares `model` for serving under `config`: checks its HE plan and, with
+/// `config.output_noise`, plans the output noise (a calibration run). The
+/// result can be served with [`BoundServer::bind_prepared`] or
+/// [`ServerHandle::spawn_prepared`].
+///
+/// # Errors
+/// As [`LowerServer::new`] and [`LowerServer::with_output_noise`].
+pub fn prepare(model: QuantizedModel, config: &ServerConfig) -> Result<LowerServer, Error> {
+    match config.output_noise {
+        Some(noise) => LowerServer::with_output_noise(model, noise),
+        None => LowerServer::new(model),
+    }
+}
+
+/// Refuses a prepared server whose output noise is not the one `config`
+/// asks for (serving without the requested noise would be a silent privacy
+/// loss).
+fn check_prepared(server: &LowerServer, config: &ServerConfig) -> Result<(), Error> {
+    let Some(wanted) = config.output_noise else {
+        return Ok(());
+    };
+    match server.output_noise() {
+        Some(plan)
+            if plan.sigma == wanted.sigma && plan.flooding_kappa == wanted.flooding_kappa =>
+        {
+            Ok(())
+        }
+        _ => Err(Error::Serve(format!(
+            "the configuration asks for output noise σ = {}, κ = {}, which the prepared server \
+             does not add; prepare it with LowerServer::with_output_noise",
+            wanted.sigma, wanted.flooding_kappa
+        ))),
     }
 }
 

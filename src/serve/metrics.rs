@@ -23,6 +23,7 @@ pub struct Metrics {
     evaluation_micros: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     sessions_opened: AtomicU64,
+    responses_streamed: AtomicU64,
 }
 
 /// Gauges read at render time.
@@ -84,6 +85,11 @@ impl Metrics {
         self.sessions_opened.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts an evaluate response sent streamed.
+    pub fn response_streamed(&self) {
+        self.responses_streamed.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self, g: Gauges) -> String {
         let mut o = String::new();
@@ -121,6 +127,11 @@ impl Metrics {
                 "cryptotl_response_bytes_total",
                 "Response body bytes sent.",
                 get(&self.bytes_out),
+            ),
+            (
+                "cryptotl_responses_streamed_total",
+                "Evaluate responses streamed ciphertext by ciphertext.",
+                get(&self.responses_streamed),
             ),
             (
                 "cryptotl_sessions_opened_total",

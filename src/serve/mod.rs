@@ -41,16 +41,18 @@ mod listener;
 mod metrics;
 pub mod protocol;
 mod sessions;
+mod stream;
 mod tls;
 
 use std::future::Future;
 
 pub use client::{ClientOptions, RemoteServer, RemoteSession, RetryPolicy};
 pub use config::{Limits, ServerConfig, TlsPaths};
-pub use listener::{BoundServer, ServerHandle};
+pub use listener::{prepare, BoundServer, ServerHandle};
 
 use crate::error::Error;
 use crate::graph::QuantizedModel;
+use crate::server::LowerServer;
 
 /// Serves `model` until `shutdown` completes, then drains in-flight work.
 /// Must run inside a tokio runtime.
@@ -70,8 +72,8 @@ pub async fn run(
 }
 
 /// Serves `model` on a runtime of its own until Ctrl-C or SIGTERM, then
-/// drains in-flight work: what `cryptotl serve` calls. `on_listening` is
-/// called with the bound address once the server accepts connections.
+/// drains in-flight work. `on_listening` is called with the bound address
+/// once the server accepts connections.
 ///
 /// # Errors
 /// As [`run`].
@@ -80,9 +82,24 @@ pub fn run_until_signal(
     config: ServerConfig,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), Error> {
+    let server = prepare(model, &config)?;
+    run_prepared_until_signal(server, config, on_listening)
+}
+
+/// [`run_until_signal`] with a server already prepared ([`prepare`],
+/// [`LowerServer::with_output_noise`]), so that nothing is planned twice:
+/// what `cryptotl serve` calls.
+///
+/// # Errors
+/// As [`BoundServer::bind_prepared`].
+pub fn run_prepared_until_signal(
+    server: LowerServer,
+    config: ServerConfig,
+    on_listening: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), Error> {
     let runtime = listener::runtime()?;
     runtime.block_on(async {
-        let bound = BoundServer::bind(model, config).await?;
+        let bound = BoundServer::bind_prepared(server, config).await?;
         on_listening(bound.local_addr());
         bound.serve(shutdown_signal()).await
     })

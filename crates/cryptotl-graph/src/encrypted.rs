@@ -15,6 +15,8 @@
 //! interval bound analysis (so evaluation can never wrap around) and the
 //! output level from a calibration run with a throwaway key.
 
+use std::sync::Arc;
+
 use cryptotl_dp::DiscreteGaussian;
 use cryptotl_he::{ClientKeys, EncryptedBatch, EvaluationKeys, Evaluator, HeParameters, Preset};
 use cryptotl_quant::{InputQuantizer, IntegerLayer, WeightQuantization};
@@ -41,9 +43,14 @@ const CALIBRATION_ROWS: usize = 8;
 const MIN_PLAINTEXT_BITS: u32 = 20;
 
 /// Runs a quantized graph on encrypted batches. Holds no secret.
+///
+/// The graph is held behind an [`Arc`]: evaluators made with
+/// [`EncryptedEvaluator::shared`] or [`EncryptedEvaluator::from_shared_plan`]
+/// for many clients share one copy of the weights, and each costs only its
+/// keys.
 #[derive(Debug, Clone)]
 pub struct EncryptedEvaluator {
-    graph: QuantizedGraph,
+    graph: Arc<QuantizedGraph>,
     evaluator: Evaluator,
     output_level: usize,
     noise: Option<NoisePlan>,
@@ -59,6 +66,19 @@ impl EncryptedEvaluator {
     /// need more than one ciphertext multiplication or a square after the
     /// first layer's level, and an output level beyond the parameters.
     pub fn new(graph: &QuantizedGraph, keys: EvaluationKeys, output_level: usize) -> Result<Self> {
+        Self::shared(Arc::new(graph.clone()), keys, output_level)
+    }
+
+    /// [`EncryptedEvaluator::new`] on a shared graph: the evaluator keeps a
+    /// reference to `graph` instead of a copy.
+    ///
+    /// # Errors
+    /// As [`EncryptedEvaluator::new`].
+    pub fn shared(
+        graph: Arc<QuantizedGraph>,
+        keys: EvaluationKeys,
+        output_level: usize,
+    ) -> Result<Self> {
         graph.validate()?;
         let params = keys.params().clone();
         graph.check_plaintext_modulus(params.plaintext_modulus())?;
@@ -76,7 +96,7 @@ impl EncryptedEvaluator {
             )));
         }
         Ok(Self {
-            graph: graph.clone(),
+            graph,
             evaluator: Evaluator::with_keys(keys),
             output_level,
             noise: None,
@@ -128,13 +148,27 @@ impl EncryptedEvaluator {
     /// Prepares encrypted evaluation following a stored [`HePlan`]; the keys
     /// must belong to the plan's parameters.
     pub fn from_plan(graph: &QuantizedGraph, plan: &HePlan, keys: EvaluationKeys) -> Result<Self> {
+        Self::from_shared_plan(Arc::new(graph.clone()), plan, keys)
+    }
+
+    /// [`EncryptedEvaluator::from_plan`] on a shared graph (no copy of the
+    /// weights).
+    ///
+    /// # Errors
+    /// Keys for other parameters than the plan's, and as
+    /// [`EncryptedEvaluator::new`].
+    pub fn from_shared_plan(
+        graph: Arc<QuantizedGraph>,
+        plan: &HePlan,
+        keys: EvaluationKeys,
+    ) -> Result<Self> {
         if keys.params().spec() != &plan.params {
             return Err(GraphError::InvalidInput(
                 "the evaluation keys were made for other HE parameters than the model's plan"
                     .into(),
             ));
         }
-        Self::new(graph, keys, plan.output_level)
+        Self::shared(graph, keys, plan.output_level)
     }
 
     /// The parameters in use.
@@ -144,6 +178,12 @@ impl EncryptedEvaluator {
 
     /// The graph being evaluated.
     pub fn graph(&self) -> &QuantizedGraph {
+        &self.graph
+    }
+
+    /// The shared graph (compare with [`Arc::ptr_eq`] to check that two
+    /// evaluators share one copy).
+    pub fn shared_graph(&self) -> &Arc<QuantizedGraph> {
         &self.graph
     }
 

@@ -60,6 +60,9 @@ pub const VERSION: u16 = 1;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = 32;
 const SEED_LEN: usize = 32;
+/// Fixed prefix of a ciphertext batch body: `samples: u32, count: u32,
+/// level: u8`, 3 reserved bytes.
+const BATCH_PREFIX_LEN: usize = 12;
 
 /// What a message holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,45 +267,88 @@ impl<'a> Reader<'a> {
 
 impl EncryptedBatch {
     /// Serializes the batch (header + body). Fresh encryptions are written
-    /// seeded (half size).
+    /// seeded (half size). Equals [`EncryptedBatch::serialized_prefix`]
+    /// followed by [`EncryptedBatch::serialized_ciphertext`] of every
+    /// ciphertext in order.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let params = &self.params;
-        let n = params.degree();
-        let moduli = &params.moduli()[..params.moduli().len() - self.level];
-        let part_len: usize = moduli.iter().map(|q| packed_len(n, bit_length(*q))).sum();
-        let encoded: Vec<Vec<u8>> = self
-            .ciphertexts
-            .par_iter()
-            .enumerate()
-            .map(|(i, ct)| {
-                let seed = self.seeds.as_ref().map(|s| s[i]);
-                let stored = if seed.is_some() { 1 } else { 2 };
-                let mut out = Vec::with_capacity(1 + SEED_LEN + stored * part_len);
-                match &seed {
-                    Some(s) => {
-                        out.push(1);
-                        out.extend_from_slice(s);
-                    }
-                    None => out.push(0),
-                }
-                for poly in ct.iter().take(stored) {
-                    for (row, q) in poly.coefficients().rows().into_iter().zip(moduli) {
-                        let values: Vec<u64> = row.iter().copied().collect();
-                        pack_into(&values, bit_length(*q), &mut out);
-                    }
-                }
-                out
-            })
+        let encoded: Vec<Vec<u8>> = (0..self.ciphertexts.len())
+            .into_par_iter()
+            .map(|i| self.encode_ciphertext(i))
             .collect();
-        let body_len = 12 + encoded.iter().map(Vec::len).sum::<usize>();
-        let mut out = Vec::with_capacity(HEADER_LEN + body_len);
-        write_header(&mut out, params, Kind::CiphertextBatch, body_len);
+        let mut out = self.serialized_prefix();
+        out.reserve_exact(encoded.iter().map(Vec::len).sum());
+        for e in encoded {
+            out.extend_from_slice(&e);
+        }
+        out
+    }
+
+    /// Length in bytes of [`EncryptedBatch::to_bytes`], computed without
+    /// serializing.
+    pub fn serialized_len(&self) -> usize {
+        HEADER_LEN + BATCH_PREFIX_LEN + self.ciphertexts.len() * self.encoded_ciphertext_len()
+    }
+
+    /// The first bytes of [`EncryptedBatch::to_bytes`]: the wire header
+    /// (which announces the whole body's length) and the batch prefix
+    /// (`samples`, `count`, `level`, reserved). For writing a batch
+    /// incrementally, one ciphertext at a time, without holding the whole
+    /// serialization in memory.
+    pub fn serialized_prefix(&self) -> Vec<u8> {
+        let body_len = self.serialized_len() - HEADER_LEN;
+        let mut out = Vec::with_capacity(HEADER_LEN + BATCH_PREFIX_LEN);
+        write_header(&mut out, &self.params, Kind::CiphertextBatch, body_len);
         out.extend_from_slice(&(self.samples as u32).to_le_bytes());
         out.extend_from_slice(&(self.ciphertexts.len() as u32).to_le_bytes());
         out.push(self.level as u8);
         out.extend_from_slice(&[0, 0, 0]);
-        for e in encoded {
-            out.extend_from_slice(&e);
+        out
+    }
+
+    /// The bytes of ciphertext `index` exactly as they follow the prefix in
+    /// [`EncryptedBatch::to_bytes`]; `None` past the last ciphertext.
+    pub fn serialized_ciphertext(&self, index: usize) -> Option<Vec<u8>> {
+        (index < self.ciphertexts.len()).then(|| self.encode_ciphertext(index))
+    }
+
+    /// Encoded size of one ciphertext of this batch (all have the same).
+    fn encoded_ciphertext_len(&self) -> usize {
+        let n = self.params.degree();
+        let part_len: usize = self
+            .level_moduli()
+            .iter()
+            .map(|q| packed_len(n, bit_length(*q)))
+            .sum();
+        match &self.seeds {
+            Some(_) => 1 + SEED_LEN + part_len,
+            None => 1 + 2 * part_len,
+        }
+    }
+
+    /// The moduli of the batch's level.
+    fn level_moduli(&self) -> &[u64] {
+        let moduli = self.params.moduli();
+        &moduli[..moduli.len() - self.level]
+    }
+
+    /// Encodes ciphertext `i` (which must exist).
+    fn encode_ciphertext(&self, i: usize) -> Vec<u8> {
+        let moduli = self.level_moduli();
+        let seed = self.seeds.as_ref().map(|s| s[i]);
+        let stored = if seed.is_some() { 1 } else { 2 };
+        let mut out = Vec::with_capacity(self.encoded_ciphertext_len());
+        match &seed {
+            Some(s) => {
+                out.push(1);
+                out.extend_from_slice(s);
+            }
+            None => out.push(0),
+        }
+        for poly in self.ciphertexts[i].iter().take(stored) {
+            for (row, q) in poly.coefficients().rows().into_iter().zip(moduli) {
+                let values: Vec<u64> = row.iter().copied().collect();
+                pack_into(&values, bit_length(*q), &mut out);
+            }
         }
         out
     }

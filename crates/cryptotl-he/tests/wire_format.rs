@@ -71,6 +71,26 @@ fn batches_and_keys_round_trip() {
     assert_eq!(f.client.decrypt_batch(&sq).unwrap(), vec![vec![49]]);
 }
 
+/// The prefix followed by every ciphertext's bytes is `to_bytes`, for seeded
+/// (fresh) and unseeded (evaluated, switched) batches alike.
+#[test]
+fn incremental_serialization_equals_to_bytes() {
+    let f = fixture();
+    for bytes in [&f.fresh, &f.evaluated] {
+        let batch = EncryptedBatch::from_bytes(bytes, &f.params, 16).unwrap();
+        assert_eq!(batch.serialized_len(), bytes.len());
+        let mut joined = batch.serialized_prefix();
+        assert_eq!(joined.len(), wire::HEADER_LEN + 12);
+        let mut i = 0;
+        while let Some(ct) = batch.serialized_ciphertext(i) {
+            joined.extend_from_slice(&ct);
+            i += 1;
+        }
+        assert_eq!(i, batch.features());
+        assert!(joined == *bytes, "incremental bytes differ from to_bytes");
+    }
+}
+
 #[test]
 fn foreign_parameters_are_refused() {
     let f = fixture();
