@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
+use crate::slots::SlotCard;
 
 /// Version of the model card format.
 pub const CARD_VERSION: u32 = 1;
@@ -45,6 +46,12 @@ pub struct ModelCard {
     /// of servers without noise (and in cards written before this field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_noise: Option<NoisePlan>,
+    /// Slot packing (single-sample latency), if the server offers it: the
+    /// CRT parameter family, the slot layout, the output level and the
+    /// rotation steps whose Galois keys a session must upload. Absent when
+    /// the server serves batch packing only (and in older cards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<SlotCard>,
 }
 
 impl ModelCard {
@@ -67,6 +74,7 @@ impl ModelCard {
             output_scale: model.graph.output_scale(),
             he,
             output_noise: None,
+            slots: None,
         };
         card.validate()?;
         Ok(card)
@@ -99,6 +107,14 @@ impl ModelCard {
                         .into(),
                 ));
             }
+        }
+        if let Some(slots) = &self.slots {
+            if self.output_noise.is_some() {
+                return Err(Error::InvalidCard(
+                    "slot packing is not offered together with output noise".into(),
+                ));
+            }
+            slots.validate(self.input_dim, self.output_dim)?;
         }
         if self.he.output_level > params.max_level() {
             return Err(Error::InvalidCard(format!(

@@ -3,8 +3,34 @@
 
 use cryptotl_he::{ClientKeys, EncryptedBatch, EvaluationKeys, HeParameters};
 
+use cryptotl_graph::packing::{BatchShape, SlotOperations};
+use cryptotl_graph::{CostModel, Packing, PackingChoice, PackingDecision};
+
 use crate::card::ModelCard;
+use crate::slots::SlotLowerClient;
 use crate::error::Error;
+
+/// The cost model's decision for a card (slot packing considered when
+/// `slots` is given).
+fn estimate(
+    card: &ModelCard,
+    slots: Option<&crate::slots::SlotCard>,
+    params: &HeParameters,
+    choice: PackingChoice,
+    samples: usize,
+) -> Result<PackingDecision, Error> {
+    let hidden = slots.map_or(card.input_dim, |c| c.plan.layout.hidden_dim);
+    let shape = BatchShape {
+        degree: params.degree(),
+        moduli: params.moduli().len(),
+        weights: card.input_dim * hidden + hidden * card.output_dim,
+        squares: hidden,
+    };
+    let ops = slots.map(|c| SlotOperations::of(&c.plan));
+    CostModel::default()
+        .choose(choice, samples, &shape, ops.as_ref())
+        .map_err(Error::InvalidInput)
+}
 
 /// A client of one server model. Generates its own keys.
 #[derive(Debug)]
@@ -13,6 +39,8 @@ pub struct LowerClient {
     params: HeParameters,
     keys: ClientKeys,
     evaluation_keys: EvaluationKeys,
+    packing: PackingChoice,
+    slots: Option<(SlotLowerClient, Vec<u8>)>,
 }
 
 impl LowerClient {
@@ -32,7 +60,78 @@ impl LowerClient {
             params,
             keys,
             evaluation_keys,
+            packing: PackingChoice::Fixed(Packing::Batch),
+            slots: None,
         })
+    }
+
+    /// Chooses the packing of this client's requests (the default is batch
+    /// packing). `auto` and `slots` generate the slot-packing keys when the
+    /// card offers slot packing (their upload, about 19 MB at d = 384, joins
+    /// [`LowerClient::evaluation_key_bytes`]); `auto` then decides per
+    /// request with the cost model ([`LowerClient::decide`]) and falls back
+    /// to batch packing when the card offers no slot packing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCard`] for `slots` when the card does not offer it;
+    /// key-generation errors.
+    pub fn with_packing(mut self, choice: PackingChoice) -> Result<Self, Error> {
+        self.packing = choice;
+        self.slots = None;
+        let wants_slots = choice != PackingChoice::Fixed(Packing::Batch);
+        match (&self.card.slots, wants_slots) {
+            (Some(card), true) => {
+                let client =
+                    SlotLowerClient::new(card, self.card.input_dim, self.card.output_dim)?;
+                let keys = client.key_bytes()?;
+                self.slots = Some((client, keys));
+            }
+            (None, true) if choice == PackingChoice::Fixed(Packing::Slots) => {
+                return Err(Error::InvalidCard(
+                    "--packing slots: the server does not offer slot packing for this model \
+                     (its card has no slot plan)"
+                        .into(),
+                ))
+            }
+            _ => {}
+        }
+        Ok(self)
+    }
+
+    /// The packing asked for.
+    pub fn packing(&self) -> PackingChoice {
+        self.packing
+    }
+
+    /// The slot-packing client, when slot packing is enabled.
+    pub fn slot_client(&self) -> Option<&SlotLowerClient> {
+        self.slots.as_ref().map(|(c, _)| c)
+    }
+
+    /// The packing for a request of `samples` samples, with the cost model's
+    /// estimates (what the CLI prints). Slot packing is considered only when
+    /// it is enabled on this client.
+    ///
+    /// # Errors
+    /// `slots` asked for without slot packing enabled.
+    pub fn decide(&self, samples: usize) -> Result<PackingDecision, Error> {
+        let card = self.slot_client().map(|c| c.card());
+        estimate(&self.card, card, &self.params, self.packing, samples)
+    }
+
+    /// What `choice` would pick for `samples` samples against `card`, before
+    /// any client (or key) exists: lets a caller skip generating and
+    /// uploading slot keys when `auto` would not use them.
+    ///
+    /// # Errors
+    /// An invalid card, or `slots` when the card does not offer it.
+    pub fn estimate(
+        card: &ModelCard,
+        choice: PackingChoice,
+        samples: usize,
+    ) -> Result<PackingDecision, Error> {
+        let params = card.validate()?;
+        estimate(card, card.slots.as_ref(), &params, choice, samples)
     }
 
     /// The model card.
@@ -50,9 +149,15 @@ impl LowerClient {
         &self.keys
     }
 
-    /// Serialized evaluation keys to send to the server (public).
+    /// Serialized evaluation keys to send to the server (public): the
+    /// batch-packing keys, followed by the slot-packing keys when slot
+    /// packing is enabled ([`LowerClient::with_packing`]).
     pub fn evaluation_key_bytes(&self) -> Result<Vec<u8>, Error> {
-        Ok(self.evaluation_keys.to_bytes())
+        let mut out = self.evaluation_keys.to_bytes();
+        if let Some((_, slot_keys)) = &self.slots {
+            out.extend_from_slice(slot_keys);
+        }
+        Ok(out)
     }
 
     /// The evaluation keys (public).

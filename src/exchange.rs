@@ -8,9 +8,12 @@
 
 use std::time::{Duration, Instant};
 
+use cryptotl_graph::{Packing, PackingDecision};
+
 use crate::client::LowerClient;
 use crate::error::Error;
 use crate::server::Session;
+use crate::slots::MAX_SLOT_SAMPLES;
 
 /// Progress of one request over a network transport, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +112,9 @@ pub struct ExchangeStats {
     pub server: Duration,
     /// Client time parsing and decrypting responses.
     pub decrypt: Duration,
+    /// The packing used, with the cost model's estimates (the last
+    /// exchange's, after [`ExchangeStats::add`]).
+    pub packing: Option<PackingDecision>,
 }
 
 impl ExchangeStats {
@@ -121,6 +127,9 @@ impl ExchangeStats {
         self.encrypt += other.encrypt;
         self.server += other.server;
         self.decrypt += other.decrypt;
+        if other.packing.is_some() {
+            self.packing = other.packing;
+        }
     }
 }
 
@@ -161,6 +170,11 @@ pub fn encrypted_features_with_progress(
     progress: &mut dyn FnMut(ExchangeProgress),
 ) -> Result<(Vec<Vec<i64>>, ExchangeStats), Error> {
     let mut stats = ExchangeStats::default();
+    let decision = client.decide(samples.len())?;
+    stats.packing = Some(decision);
+    if decision.packing == Packing::Slots {
+        return slot_features(client, server, samples, progress, stats);
+    }
     let mut features = Vec::with_capacity(samples.len());
     let n = client.params().degree();
     let n = server.max_batch_samples().map_or(n, |m| m.clamp(1, n));
@@ -188,6 +202,58 @@ pub fn encrypted_features_with_progress(
         if decrypted.len() != chunk.len() {
             return Err(Error::InvalidInput(format!(
                 "the server answered {} samples for a batch of {}",
+                decrypted.len(),
+                chunk.len()
+            )));
+        }
+        stats.samples += chunk.len();
+        stats.batches += 1;
+        stats.upload_bytes += request.len();
+        stats.download_bytes += response.len();
+        features.extend(decrypted);
+        progress(ExchangeProgress::Samples {
+            done: features.len(),
+            total: samples.len(),
+        });
+    }
+    Ok((features, stats))
+}
+
+/// The slot-packed path of [`encrypted_features_with_progress`]: requests of
+/// at most [`MAX_SLOT_SAMPLES`] samples, one ciphertext per sample and CRT
+/// pipeline.
+fn slot_features(
+    client: &LowerClient,
+    server: &dyn EncryptedEvaluation,
+    samples: &[Vec<f32>],
+    progress: &mut dyn FnMut(ExchangeProgress),
+    mut stats: ExchangeStats,
+) -> Result<(Vec<Vec<i64>>, ExchangeStats), Error> {
+    let slots = client.slot_client().ok_or_else(|| {
+        Error::InvalidInput("slot packing was chosen but is not enabled on this client".into())
+    })?;
+    let per_request = MAX_SLOT_SAMPLES.min(server.max_batch_samples().unwrap_or(MAX_SLOT_SAMPLES));
+    let per_request = per_request.max(1);
+    let mut features = Vec::with_capacity(samples.len());
+    progress(ExchangeProgress::Started {
+        samples: samples.len(),
+        batches: samples.len().div_ceil(per_request),
+    });
+    for (batch, chunk) in samples.chunks(per_request).enumerate() {
+        let t = Instant::now();
+        let request = slots.encrypt(&client.quantize(chunk)?)?;
+        stats.encrypt += t.elapsed();
+        let t = Instant::now();
+        let response = server.evaluate_request_with_progress(&request, &mut |transfer| {
+            progress(ExchangeProgress::Transfer { batch, transfer })
+        })?;
+        stats.server += t.elapsed();
+        let t = Instant::now();
+        let decrypted = slots.decrypt(&response)?;
+        stats.decrypt += t.elapsed();
+        if decrypted.len() != chunk.len() {
+            return Err(Error::InvalidInput(format!(
+                "the server answered {} samples for a request of {}",
                 decrypted.len(),
                 chunk.len()
             )));

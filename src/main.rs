@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use cryptotl::data::DatasetId;
-use cryptotl::graph::{FloatModel, OutputNoise, QuantizedModel};
+use cryptotl::graph::{FloatModel, OutputNoise, Packing, PackingChoice, QuantizedModel};
 use cryptotl::head::{DpOptions, Head, HeadConfig, TrainOptions, Trainer};
 use cryptotl::pipeline::{self, DataSource, Progress, TransferOptions, TransferReport};
 use cryptotl::pretrain::{PretrainConfig, QuantBits, TrainingMode};
@@ -221,6 +221,12 @@ struct ServeArgs {
     /// widest quantization, 30 does).
     #[arg(long, default_value_t = 30, requires = "output_noise")]
     flooding_kappa: u32,
+    /// Packings to offer: `auto` (batch, and slot packing when the model
+    /// supports it — planned at start-up, a few seconds), `batch` only, or
+    /// `slots` (fail at start-up if the model cannot be slot-packed). Slot
+    /// packing is not combined with --output-noise.
+    #[arg(long, default_value = "auto", value_name = "auto|batch|slots")]
+    packing: PackingChoice,
     /// Log each request (never keys or ciphertexts).
     #[arg(long, short)]
     verbose: bool,
@@ -247,6 +253,14 @@ struct ClientFlags {
     /// CA certificate (PEM) to trust for an https:// server.
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
+    /// How samples are packed into ciphertexts: `batch` (one slot per
+    /// sample; cheapest for many samples), `slots` (one sample per
+    /// ciphertext; lowest latency for a few), or `auto` (the cost model
+    /// picks per request; the choice is printed). `slots` and `auto` upload
+    /// the slot-packing keys (about 19 MB at d = 384) once per session when
+    /// the server offers slot packing.
+    #[arg(long, default_value = "auto", value_name = "auto|batch|slots")]
+    packing: PackingChoice,
 }
 
 #[derive(Debug, Args)]
@@ -490,6 +504,9 @@ fn kib(bytes: usize) -> String {
 
 fn print_exchange(stats: &ExchangeStats, key_bytes: usize) {
     let n = stats.samples.max(1) as f64;
+    if let Some(decision) = &stats.packing {
+        println!("  {decision}");
+    }
     println!(
         "  encrypted exchange: {} samples in {} batch(es); client encrypt {}, server {}, client decrypt {}",
         stats.samples,
@@ -604,6 +621,60 @@ fn features_for_head(head: &Head, features: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
     }
 }
 
+/// Above this many samples `auto` never picks slot packing at the sizes
+/// cryptotl serves (the crossover is a few dozen samples), so a local
+/// server skips planning it.
+const SLOT_PACKING_MAX_AUTO: usize = 1024;
+
+/// `auto` resolved against the card for `samples` samples: batch packing
+/// when the cost model would not use slots (then no slot keys are made or
+/// uploaded). Prints the decision.
+fn effective_packing(
+    card: &cryptotl::ModelCard,
+    choice: PackingChoice,
+    samples: usize,
+    reporter: &mut Reporter,
+) -> Result<PackingChoice, Error> {
+    let decision = LowerClient::estimate(card, choice, samples)?;
+    reporter.stage(&decision.to_string());
+    Ok(match choice {
+        PackingChoice::Auto => PackingChoice::Fixed(decision.packing),
+        fixed => fixed,
+    })
+}
+
+/// Adds slot packing to a server when `choice` asks for it: `slots`
+/// requires it, `auto` uses it when the model supports it (and says why
+/// not otherwise), `batch` skips the planning.
+fn offer_packing(
+    server: LowerServer,
+    choice: PackingChoice,
+    reporter: &mut Reporter,
+) -> Result<LowerServer, Error> {
+    match choice {
+        PackingChoice::Fixed(Packing::Batch) => Ok(server),
+        PackingChoice::Fixed(Packing::Slots) => {
+            reporter.stage("planning slot packing (calibration run)");
+            server.with_slot_packing()
+        }
+        PackingChoice::Auto => {
+            if server.output_noise().is_some() {
+                reporter.stage("slot packing: not offered with output noise; batch packing only");
+                return Ok(server);
+            }
+            reporter.stage("planning slot packing (calibration run)");
+            let fallback = server.clone();
+            match server.with_slot_packing() {
+                Ok(s) => Ok(s),
+                Err(e) => {
+                    reporter.stage(&format!("slot packing unavailable ({e}); batch packing only"));
+                    Ok(fallback)
+                }
+            }
+        }
+    }
+}
+
 /// Loads the model to serve in this process (`--model`), if any, and
 /// refuses, before any embedding work, one whose input dimension is not the
 /// embedder's (a remote server's card is checked on connect).
@@ -658,8 +729,18 @@ fn encrypted_client_features(
     let (client, keys, session): (LowerClient, Vec<u8>, &dyn EncryptedEvaluation) =
         match (local_model, &server.server) {
             (Some(model), _) => {
-                local = LowerServer::new(model)?;
-                let client = LowerClient::new(local.card())?;
+                let choice = if client_flags.packing == PackingChoice::Auto
+                    && embeddings.len() > SLOT_PACKING_MAX_AUTO
+                {
+                    // Slot packing cannot win for this many samples: skip
+                    // its planning.
+                    PackingChoice::Fixed(Packing::Batch)
+                } else {
+                    client_flags.packing
+                };
+                local = offer_packing(LowerServer::new(model)?, choice, reporter)?;
+                let choice = effective_packing(local.card(), choice, embeddings.len(), reporter)?;
+                let client = LowerClient::new(local.card())?.with_packing(choice)?;
                 let keys = client.evaluation_key_bytes()?;
                 local_session = local.open_session(&keys)?;
                 (client, keys, &local_session)
@@ -676,7 +757,13 @@ fn encrypted_client_features(
                 };
                 reporter.stage(&format!("connecting to {url}"));
                 remote = RemoteServer::connect(url, options)?;
-                let client = LowerClient::new(remote.card())?;
+                let choice = effective_packing(
+                    remote.card(),
+                    client_flags.packing,
+                    embeddings.len(),
+                    reporter,
+                )?;
+                let client = LowerClient::new(remote.card())?.with_packing(choice)?;
                 let keys = client.evaluation_key_bytes()?;
                 reporter.stage("uploading evaluation keys (once per session)");
                 remote_session = remote.open_session(&keys)?;
@@ -922,6 +1009,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 }
                 None => LowerServer::new(model)?,
             };
+            let server = offer_packing(server, args.packing, &mut reporter)?;
             config.limits.max_concurrent_evaluations = args.max_concurrent.max(1);
             config.limits.max_batch_samples = args.max_batch.max(1);
             config.limits.session_idle_ttl = Duration::from_secs(args.session_ttl.max(1));

@@ -6,9 +6,11 @@ use cryptotl_graph::{
     plan_output_noise, plan_with_output_noise, EncryptedEvaluator, NoisePlan, OutputNoise,
     QuantizedGraph, QuantizedModel,
 };
+use cryptotl_he::wire::{split_messages, Kind};
 use cryptotl_he::{EncryptedBatch, EvaluationKeys, HeParameters, Preset};
 
 use crate::card::ModelCard;
+use crate::slots::{classify, SlotCard, SlotServer, SlotSession};
 use crate::error::Error;
 
 /// A server holding a quantized model with its HE plan. The model is
@@ -20,6 +22,7 @@ pub struct LowerServer {
     params: HeParameters,
     card: ModelCard,
     noise: Option<NoisePlan>,
+    slots: Option<SlotServer>,
 }
 
 impl LowerServer {
@@ -36,7 +39,36 @@ impl LowerServer {
             params,
             card,
             noise: None,
+            slots: None,
         })
+    }
+
+    /// Also offers slot packing (one sample per ciphertext, for low latency
+    /// on small requests; [`crate::slots`]): plans it (a calibration run of a
+    /// few seconds), encodes the model's diagonals once, and advertises the
+    /// plan and the rotation steps on the card.
+    ///
+    /// # Errors
+    /// If the server adds output noise (not supported with slot packing),
+    /// the network is not `Dense → quadratic → Dense`, a sample does not fit
+    /// one ciphertext, or no plan keeps the noise budget.
+    pub fn with_slot_packing(mut self) -> Result<Self, Error> {
+        if self.noise.is_some() {
+            return Err(Error::InvalidCard(
+                "slot packing does not support server output noise; serve batch packing only"
+                    .into(),
+            ));
+        }
+        let slots = SlotServer::plan(&self.graph)?;
+        self.card.slots = Some(slots.card().clone());
+        self.card.validate()?;
+        self.slots = Some(slots);
+        Ok(self)
+    }
+
+    /// The slot-packing state, if offered.
+    pub fn slot_server(&self) -> Option<&SlotServer> {
+        self.slots.as_ref()
     }
 
     /// Like [`LowerServer::new`], but every response carries the server's
@@ -87,10 +119,29 @@ impl LowerServer {
     }
 
     /// Opens a session from a client's serialized evaluation keys (validated:
-    /// truncated, garbled or foreign keys are refused).
+    /// truncated, garbled or foreign keys are refused). When the server
+    /// offers slot packing, the keys may be followed by the slot keys
+    /// ([`crate::slots`]: rotation keys, then one evaluation-keys message
+    /// per CRT pipeline).
     pub fn open_session(&self, evaluation_keys: &[u8]) -> Result<Session, Error> {
-        let keys = EvaluationKeys::from_bytes(evaluation_keys, &self.params)?;
-        self.open_session_with(keys)
+        let parts = split_messages(evaluation_keys)?;
+        let split = parts
+            .iter()
+            .position(|(kind, _, _)| *kind == Kind::RotationKeys)
+            .unwrap_or(parts.len());
+        let batch_len: usize = parts[..split].iter().map(|(_, _, b)| b.len()).sum();
+        let keys = EvaluationKeys::from_bytes(&evaluation_keys[..batch_len], &self.params)?;
+        let mut session = self.open_session_with(keys)?;
+        if split < parts.len() {
+            let slots = self.slots.as_ref().ok_or_else(|| {
+                Error::InvalidInput(
+                    "slot keys were sent, but this server does not offer slot packing".into(),
+                )
+            })?;
+            let messages: Vec<&[u8]> = parts[split..].iter().map(|(_, _, b)| *b).collect();
+            session.slots = Some(slots.open_session(&messages)?);
+        }
+        Ok(session)
     }
 
     /// Opens a session from already parsed evaluation keys.
@@ -103,6 +154,8 @@ impl LowerServer {
         Ok(Session {
             evaluator,
             input_dim: self.card.input_dim,
+            slots: None,
+            slot_card: self.card.slots.clone(),
         })
     }
 }
@@ -112,13 +165,43 @@ impl LowerServer {
 pub struct Session {
     evaluator: EncryptedEvaluator,
     input_dim: usize,
+    slots: Option<SlotSession>,
+    slot_card: Option<SlotCard>,
 }
 
 impl Session {
-    /// Evaluates a serialized encrypted batch and returns the serialized
-    /// encrypted features. The request is fully validated first.
+    /// Evaluates a serialized request and returns the serialized encrypted
+    /// features. The request is fully validated first. Batch-packed requests
+    /// are one ciphertext-batch message; slot-packed ones one message per
+    /// CRT pipeline ([`crate::slots`]), which needs the session's slot keys.
     pub fn evaluate(&self, request: &[u8]) -> Result<Vec<u8>, Error> {
+        if let Some(messages) = self.slot_request(request)? {
+            let slots = self.slots.as_ref().ok_or_else(|| {
+                Error::InvalidInput(
+                    "a slot-packed request in a session opened without slot keys".into(),
+                )
+            })?;
+            return slots.evaluate(&messages);
+        }
         Ok(self.evaluate_to_batch(request)?.to_bytes())
+    }
+
+    /// The messages of a slot-packed request, or `None` for a batch-packed
+    /// one.
+    ///
+    /// # Errors
+    /// For bytes that are not a sequence of HE messages.
+    pub fn slot_request<'a>(&self, request: &'a [u8]) -> Result<Option<Vec<&'a [u8]>>, Error> {
+        if self.slot_card.is_none() {
+            return Ok(None);
+        }
+        let (is_slot, messages) = classify(request, self.slot_card.as_ref())?;
+        Ok(is_slot.then_some(messages))
+    }
+
+    /// Whether the session holds slot keys.
+    pub fn has_slot_keys(&self) -> bool {
+        self.slots.is_some()
     }
 
     /// Like [`Session::evaluate`], but returns the encrypted features

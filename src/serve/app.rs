@@ -538,13 +538,18 @@ async fn evaluate(
     let stream_from = state.limits.stream_response_bytes;
     let (result, admitted) = blocking(&state, move || {
         let _slot = slot;
-        let evaluated = session.evaluate_to_batch(&request).map(|batch| {
-            if batch.serialized_len() >= stream_from {
-                Evaluated::Stream(batch)
-            } else {
-                Evaluated::Whole(batch.to_bytes())
-            }
-        });
+        let evaluated = match session.slot_request(&request) {
+            // Slot-packed: a few small ciphertexts, sent whole.
+            Ok(Some(_)) => session.evaluate(&request).map(Evaluated::Whole),
+            Ok(None) => session.evaluate_to_batch(&request).map(|batch| {
+                if batch.serialized_len() >= stream_from {
+                    Evaluated::Stream(batch)
+                } else {
+                    Evaluated::Whole(batch.to_bytes())
+                }
+            }),
+            Err(e) => Err(e),
+        };
         // The admission place is held until the response is sent (streamed
         // ones) or built: it bounds the memory of responses in flight too.
         (evaluated, admitted)

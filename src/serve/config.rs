@@ -11,7 +11,8 @@ pub struct Limits {
     /// d = 384, N = 8192 is about 84 MB; the default leaves room for 128 MiB.
     pub max_body_bytes: usize,
     /// Largest evaluation-key upload in bytes (relinearization keys are
-    /// about 872 KB at N = 8192).
+    /// about 872 KB at N = 8192; with slot packing the rotation keys add
+    /// about 16 MB at d = 384 and 25 MB at d = 768). Default 64 MiB.
     pub max_key_bytes: usize,
     /// Session uploads (`POST /v1/sessions`) handled at once; more get 503.
     pub max_concurrent_session_uploads: usize,
@@ -58,7 +59,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: 128 << 20,
-            max_key_bytes: 16 << 20,
+            max_key_bytes: 64 << 20,
             max_concurrent_session_uploads: 8,
             max_batch_samples: usize::MAX,
             max_concurrent_evaluations: 2,
