@@ -95,12 +95,14 @@ impl LowerServer {
 
     /// Opens a session from already parsed evaluation keys.
     pub fn open_session_with(&self, keys: EvaluationKeys) -> Result<Session, Error> {
+        let keys_resident_bytes = keys.resident_bytes();
         let mut evaluator =
             EncryptedEvaluator::from_shared_plan(Arc::clone(&self.graph), &self.card.he, keys)?;
         if let Some(noise) = &self.noise {
             evaluator = evaluator.with_output_noise(noise)?;
         }
         Ok(Session {
+            key_bytes: keys_resident_bytes,
             evaluator,
             input_dim: self.card.input_dim,
         })
@@ -112,6 +114,7 @@ impl LowerServer {
 pub struct Session {
     evaluator: EncryptedEvaluator,
     input_dim: usize,
+    key_bytes: usize,
 }
 
 impl Session {
@@ -134,6 +137,13 @@ impl Session {
     /// Evaluates a parsed encrypted batch.
     pub fn evaluate_batch(&self, batch: &EncryptedBatch) -> Result<EncryptedBatch, Error> {
         Ok(self.evaluator.evaluate(batch)?)
+    }
+
+    /// Memory this session's keys occupy
+    /// ([`EvaluationKeys::resident_bytes`]): what the session costs, the
+    /// model being shared.
+    pub fn key_bytes(&self) -> usize {
+        self.key_bytes
     }
 
     /// The model this session evaluates: the server's shared graph, not a
