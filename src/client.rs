@@ -7,8 +7,8 @@ use cryptotl_graph::packing::{BatchShape, SlotOperations};
 use cryptotl_graph::{CostModel, Packing, PackingChoice, PackingDecision};
 
 use crate::card::ModelCard;
-use crate::slots::SlotLowerClient;
 use crate::error::Error;
+use crate::slots::SlotLowerClient;
 
 /// The cost model's decision for a card (slot packing considered when
 /// `slots` is given).
@@ -81,8 +81,7 @@ impl LowerClient {
         let wants_slots = choice != PackingChoice::Fixed(Packing::Batch);
         match (&self.card.slots, wants_slots) {
             (Some(card), true) => {
-                let client =
-                    SlotLowerClient::new(card, self.card.input_dim, self.card.output_dim)?;
+                let client = SlotLowerClient::new(card, self.card.input_dim, self.card.output_dim)?;
                 let keys = client.key_bytes()?;
                 self.slots = Some((client, keys));
             }

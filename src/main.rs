@@ -667,7 +667,9 @@ fn offer_packing(
             match server.with_slot_packing() {
                 Ok(s) => Ok(s),
                 Err(e) => {
-                    reporter.stage(&format!("slot packing unavailable ({e}); batch packing only"));
+                    reporter.stage(&format!(
+                        "slot packing unavailable ({e}); batch packing only"
+                    ));
                     Ok(fallback)
                 }
             }

@@ -10,8 +10,8 @@ use cryptotl_he::wire::{split_messages, Kind};
 use cryptotl_he::{EncryptedBatch, EvaluationKeys, HeParameters, Preset};
 
 use crate::card::ModelCard;
-use crate::slots::{classify, SlotCard, SlotServer, SlotSession};
 use crate::error::Error;
+use crate::slots::{classify, SlotCard, SlotServer, SlotSession};
 
 /// A server holding a quantized model with its HE plan. The model is
 /// immutable and shared: every [`Session`] opened here refers to the same
@@ -146,12 +146,14 @@ impl LowerServer {
 
     /// Opens a session from already parsed evaluation keys.
     pub fn open_session_with(&self, keys: EvaluationKeys) -> Result<Session, Error> {
+        let keys_resident_bytes = keys.resident_bytes();
         let mut evaluator =
             EncryptedEvaluator::from_shared_plan(Arc::clone(&self.graph), &self.card.he, keys)?;
         if let Some(noise) = &self.noise {
             evaluator = evaluator.with_output_noise(noise)?;
         }
         Ok(Session {
+            key_bytes: keys_resident_bytes,
             evaluator,
             input_dim: self.card.input_dim,
             slots: None,
@@ -167,6 +169,7 @@ pub struct Session {
     input_dim: usize,
     slots: Option<SlotSession>,
     slot_card: Option<SlotCard>,
+    key_bytes: usize,
 }
 
 impl Session {
@@ -217,6 +220,13 @@ impl Session {
     /// Evaluates a parsed encrypted batch.
     pub fn evaluate_batch(&self, batch: &EncryptedBatch) -> Result<EncryptedBatch, Error> {
         Ok(self.evaluator.evaluate(batch)?)
+    }
+
+    /// Memory this session's keys occupy
+    /// ([`EvaluationKeys::resident_bytes`], plus the slot keys' when it has
+    /// them): what the session costs, the model being shared.
+    pub fn key_bytes(&self) -> usize {
+        self.key_bytes + self.slots.as_ref().map_or(0, SlotSession::resident_bytes)
     }
 
     /// The model this session evaluates: the server's shared graph, not a

@@ -186,9 +186,16 @@ impl SlotSession {
         Ok(out.iter().flat_map(|b| b.to_bytes()).collect())
     }
 
-    /// Bytes of key material the session holds (for memory accounting).
-    pub fn key_bytes(&self) -> usize {
-        self.keys.rotations.encoded_len()
+    /// Memory the session's keys occupy (rotation keys as parsed and kept
+    /// for hoisting, and every pipeline's relinearization key).
+    pub fn resident_bytes(&self) -> usize {
+        self.keys.rotations.resident_bytes()
+            + self
+                .keys
+                .evaluation
+                .iter()
+                .map(EvaluationKeys::resident_bytes)
+                .sum::<usize>()
     }
 }
 

@@ -513,12 +513,19 @@ fn expired_sessions_are_refused_and_the_client_reopens_them() {
 
 #[test]
 fn the_session_memory_cap_evicts_the_least_recently_used() {
-    let probe =
-        LowerClient::new(&LowerServer::new(model().clone()).unwrap().card().clone()).unwrap();
+    let local = LowerServer::new(model().clone()).unwrap();
+    let probe = LowerClient::new(local.card()).unwrap();
     let key_len = probe.evaluation_key_bytes().unwrap().len();
+    // A session costs its keys as held in memory (the model is shared),
+    // several times their upload.
+    let resident = local
+        .open_session(&probe.evaluation_key_bytes().unwrap())
+        .unwrap()
+        .key_bytes();
+    assert!(resident > 2 * key_len, "{resident} vs {key_len}");
     let server = spawn(Limits {
-        // Room for two sessions: each costs its keys (the model is shared).
-        max_session_bytes: 2 * key_len + key_len / 2,
+        // Room for two sessions.
+        max_session_bytes: 2 * resident + resident / 2,
         ..Limits::default()
     });
     let base = server.url();
@@ -545,7 +552,10 @@ fn the_session_memory_cap_evicts_the_least_recently_used() {
     );
     // Sessions are accounted by their keys alone: no copy of the model.
     let m = metrics_text(&agent, &base);
-    assert_eq!(metric(&m, "cryptotl_session_key_bytes"), 2 * key_len as u64);
+    assert_eq!(
+        metric(&m, "cryptotl_session_key_bytes"),
+        2 * resident as u64
+    );
     let url = format!("{base}{}", protocol::evaluate_path(&ids[0]));
     assert_refused(post(&agent, &url, &request), 410, "session_evicted");
     let url = format!("{base}{}", protocol::evaluate_path(&ids[3]));

@@ -122,19 +122,27 @@ fn auto_packing_picks_slots_for_one_sample_and_batches_for_many() {
     use cryptotl::graph::{Packing, PackingChoice};
     use cryptotl::{encrypted_features, LowerClient, LowerServer};
     let (model, _) = fixture();
-    let server = LowerServer::new(model.clone()).unwrap().with_slot_packing().unwrap();
+    let server = LowerServer::new(model.clone())
+        .unwrap()
+        .with_slot_packing()
+        .unwrap();
     assert!(server.card().slots.is_some());
     let client = LowerClient::new(server.card())
         .unwrap()
         .with_packing(PackingChoice::Auto)
         .unwrap();
-    let session = server.open_session(&client.evaluation_key_bytes().unwrap()).unwrap();
+    let session = server
+        .open_session(&client.evaluation_key_bytes().unwrap())
+        .unwrap();
     assert!(session.has_slot_keys());
     for (n, expected) in [(1, Packing::Slots), (300, Packing::Batch)] {
         let xs = synthetic::unit_vectors(n, D, 30 + n as u64);
         let (features, stats) = encrypted_features(&client, &session, &xs, &mut |_, _| {}).unwrap();
         assert_eq!(stats.packing.unwrap().packing, expected, "{n} samples");
-        let qx: Vec<Vec<i64>> = xs.iter().map(|x| model.graph.quantize_input(x).unwrap()).collect();
+        let qx: Vec<Vec<i64>> = xs
+            .iter()
+            .map(|x| model.graph.quantize_input(x).unwrap())
+            .collect();
         assert_eq!(features, model.graph.evaluate_integer_batch(&qx).unwrap());
     }
     // A batch-only client in the same server still works, and cannot send
@@ -147,12 +155,17 @@ fn auto_packing_picks_slots_for_one_sample_and_batches_for_many() {
     let slot_request = client
         .slot_client()
         .unwrap()
-        .encrypt(&[model.graph.quantize_input(&synthetic::unit_vectors(1, D, 5)[0]).unwrap()])
+        .encrypt(&[model
+            .graph
+            .quantize_input(&synthetic::unit_vectors(1, D, 5)[0])
+            .unwrap()])
         .unwrap();
     assert!(batch_session.evaluate(&slot_request).is_err());
     // Slot keys for a server without slot packing are refused.
     let plain = LowerServer::new(model.clone()).unwrap();
-    assert!(plain.open_session(&client.evaluation_key_bytes().unwrap()).is_err());
+    assert!(plain
+        .open_session(&client.evaluation_key_bytes().unwrap())
+        .is_err());
     // `slots` against a card without slot packing is a clear error.
     assert!(LowerClient::new(plain.card())
         .unwrap()

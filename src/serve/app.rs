@@ -449,8 +449,9 @@ async fn open_session(
         .await?
         .map_err(|e| state.reject(ApiError::from_library(&e, true)))?;
     // The session refers to the server's model (no copy of the weights):
-    // its keys are what it costs.
-    let inserted = state.sessions().insert(session, key_bytes, Instant::now());
+    // its keys, as held in memory, are what it costs.
+    let resident = session.key_bytes();
+    let inserted = state.sessions().insert(session, resident, Instant::now());
     let (id, evicted) = inserted.map_err(|Refused::TooLarge { bytes, cap }| {
         state.reject(ApiError::new(
             ErrorCode::BodyTooLarge,
@@ -467,6 +468,7 @@ async fn open_session(
         target: "cryptotl::serve",
         session = &id[..8],
         key_bytes,
+        resident_bytes = resident,
         "session opened"
     );
     Ok((

@@ -28,9 +28,11 @@ pub struct Limits {
     pub queue_timeout: Duration,
     /// Sessions expire after this long without use.
     pub session_idle_ttl: Duration,
-    /// Server-wide cap on the evaluation key bytes held by sessions (the
-    /// model is shared, not counted per session); the least recently used
-    /// sessions are evicted to make room.
+    /// Server-wide cap on the memory held by sessions: their evaluation
+    /// keys as parsed in memory ([`crate::Session::key_bytes`], about 4 MiB
+    /// per session at N = 8192, several times the upload); the model is
+    /// shared and not counted per session. The least recently used sessions
+    /// are evicted to make room.
     pub max_session_bytes: usize,
     /// Most sessions open at once (new ones evict the least recently used).
     pub max_sessions: usize,

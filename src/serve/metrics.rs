@@ -31,7 +31,7 @@ pub struct Metrics {
 pub struct Gauges {
     /// Open sessions.
     pub sessions: usize,
-    /// Key bytes held by sessions.
+    /// Memory held by sessions' keys (as parsed), in bytes.
     pub session_bytes: usize,
     /// Evaluations running.
     pub evaluations_in_flight: usize,
@@ -156,7 +156,7 @@ impl Metrics {
             ("cryptotl_sessions", "Open sessions.", g.sessions),
             (
                 "cryptotl_session_key_bytes",
-                "Evaluation key bytes held by open sessions.",
+                "Memory held by open sessions' evaluation keys (as parsed), in bytes.",
                 g.session_bytes,
             ),
             (

@@ -8,14 +8,22 @@
 //! `GET /metrics` (see [`protocol`] and docs/protocol.md). Evaluations run on
 //! the blocking pool (and rayon inside the evaluator), never on the async
 //! threads; a semaphore bounds how many run, and excess requests get 503
-//! with `Retry-After` instead of queueing without bound.
+//! with `Retry-After` instead of queueing without bound. Large responses are
+//! streamed, serialized one ciphertext at a time (the same bytes, with
+//! `Content-Length`). Sessions share the model and hold only their keys. A
+//! server prepared beforehand ([`prepare`], [`crate::LowerServer`]) can be
+//! served as is ([`BoundServer::bind_prepared`],
+//! [`ServerHandle::spawn_prepared`], [`run_prepared_until_signal`]), so
+//! that its output noise is planned once.
 //!
 //! **Client.** [`RemoteServer::connect`] fetches and checks the model card;
 //! [`RemoteServer::open_session`] uploads evaluation keys; the returned
 //! [`RemoteSession`] implements [`EncryptedEvaluation`](crate::EncryptedEvaluation),
 //! so [`encrypted_features`](crate::encrypted_features) works over the
 //! network unchanged. Requests refused with 429/503 are retried with
-//! exponential backoff, honouring `Retry-After`.
+//! exponential backoff, honouring `Retry-After`. Uploads and downloads
+//! report progress by bytes
+//! ([`encrypted_features_with_progress`](crate::encrypted_features_with_progress)).
 //!
 //! ```no_run
 //! use cryptotl::serve::{ClientOptions, RemoteServer, ServerConfig, ServerHandle};

@@ -162,6 +162,22 @@ impl EvaluationKeys {
         self.public.as_ref()
     }
 
+    /// Memory the keys occupy once parsed, in bytes: what a server holding
+    /// them pays (much more than their serialized size). With `L` moduli
+    /// and degree `N`, fhe.rs keeps the relinearization key as `2L`
+    /// polynomials (`c0` and the expanded `c1`) of `L × N` 64-bit
+    /// coefficients, each with its Shoup precomputation of the same size:
+    /// `32 L² N` bytes (4 MiB at N = 8192, L = 4, against about 0.9 MB
+    /// uploaded); an attached public key adds two NTT polynomials,
+    /// `16 L N` bytes. Allocation overhead is not included.
+    pub fn resident_bytes(&self) -> usize {
+        let l = self.params.moduli().len();
+        let poly = l * self.params.degree() * std::mem::size_of::<u64>();
+        let relin = 2 * l * 2 * poly;
+        let public = if self.public.is_some() { 2 * poly } else { 0 };
+        relin + public
+    }
+
     /// Attaches the client's public key; it is then serialized with the
     /// evaluation keys (as a second message, see [`crate::wire`]).
     ///

@@ -65,6 +65,11 @@ fn batches_and_keys_round_trip() {
     assert_eq!(f.evaluated_plain[0], vec![2, 4, 6]);
 
     let keys = EvaluationKeys::from_bytes(&f.keys, &f.params).unwrap();
+    // In memory: 2L polynomials of L x N u64 coefficients, each with its
+    // Shoup precomputation; several times the serialized size.
+    let l = f.params.moduli().len();
+    assert_eq!(keys.resident_bytes(), 32 * l * l * 8192);
+    assert!(keys.resident_bytes() > 3 * f.keys.len());
     let eval = Evaluator::with_keys(keys);
     let enc = f.client.encrypt_batch(&[vec![7i64]]).unwrap();
     let sq = eval.polynomials(&enc, &[vec![0, 0, 1]]).unwrap();

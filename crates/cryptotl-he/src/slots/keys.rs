@@ -141,6 +141,20 @@ impl RotationKeys {
     pub fn encoded_len(&self) -> usize {
         self.encoded.values().map(Vec::len).sum()
     }
+
+    /// Memory the parsed keys occupy: both halves of every key-switching
+    /// component in NTT-Shoup form (two `u64` tables per modulus and
+    /// coefficient) plus the kept encodings.
+    pub fn resident_bytes(&self) -> usize {
+        let n = self.params.degree();
+        let l = self.params.moduli().len();
+        let per_poly = 2 * l * n * std::mem::size_of::<u64>();
+        self.keys
+            .values()
+            .map(|k| (k.c0.len() + k.c1.len()) * per_poly)
+            .sum::<usize>()
+            + self.encoded_len()
+    }
 }
 
 /// Regenerates the uniformly random halves of a key-switching key from its
