@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(3);
     let cache = cryptotl::embed::default_cache_dir()?;
     let started = Instant::now();
-    let embedder = load_embedder(&cache, None)?;
+    let embedder = load_embedder(&cache, &Default::default())?;
     let source = load_dataset(&DataSource::Builtin(DatasetId::RottenTomatoes), &cache)?;
     let xs = embedder.embed_cached(source.texts(), &cache)?;
     let config = PretrainConfig {

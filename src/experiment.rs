@@ -25,6 +25,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cryptotl_data::{check_disjoint_ids, split, Dataset, DatasetId};
+use cryptotl_embed::ModelSource;
 use cryptotl_head::{ConfusionMatrix, HeadConfig, Metrics, TrainOptions};
 use cryptotl_pretrain::PretrainConfig;
 use rand::seq::SliceRandom;
@@ -65,8 +66,9 @@ pub struct ExperimentOptions {
     pub max_target_samples: Option<usize>,
     /// Cache directory for the embedding model, data sets and embeddings.
     pub cache: PathBuf,
-    /// Model directory to use instead of the default all-MiniLM-L6-v2.
-    pub model_dir: Option<PathBuf>,
+    /// The embedding model: a built-in one (default all-MiniLM-L6-v2) or a
+    /// local directory.
+    pub embedding_model: ModelSource,
 }
 
 impl ExperimentOptions {
@@ -94,7 +96,7 @@ impl ExperimentOptions {
             max_source_samples: None,
             max_target_samples: None,
             cache,
-            model_dir: None,
+            embedding_model: ModelSource::default(),
         }
     }
 }
@@ -319,7 +321,7 @@ pub fn transfer_table(
         )));
     }
     progress(Progress::Stage("loading the embedding model".into()));
-    let embedder = load_embedder(cache, options.model_dir.as_deref())?;
+    let embedder = load_embedder(cache, &options.embedding_model)?;
 
     // Targets: split, embed and baselines once, shared by all sources.
     let mut prepared: BTreeMap<DatasetId, PreparedTarget> = BTreeMap::new();

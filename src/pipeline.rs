@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cryptotl_data::{check_disjoint_provenance, load_clean, split, Dataset, DatasetId};
-use cryptotl_embed::{Embedder, ModelDir};
+use cryptotl_embed::{Embedder, ModelSource};
 use cryptotl_head::{Head, HeadConfig, Metrics, TrainOptions, Trainer};
 use cryptotl_pretrain::{pretrain, EpochReport, PretrainConfig, PretrainReport, Pretrained};
 
@@ -137,8 +137,9 @@ pub struct TransferOptions {
     pub head_hidden: usize,
     /// Cache directory for the embedding model, data sets and embeddings.
     pub cache: PathBuf,
-    /// Model directory to use instead of the default all-MiniLM-L6-v2.
-    pub model_dir: Option<PathBuf>,
+    /// The embedding model: a built-in one (default all-MiniLM-L6-v2) or a
+    /// local directory.
+    pub embedding_model: ModelSource,
 }
 
 impl TransferOptions {
@@ -153,7 +154,7 @@ impl TransferOptions {
             head: TrainOptions::default(),
             head_hidden: HeadConfig::new(1, 2).hidden,
             cache,
-            model_dir: None,
+            embedding_model: ModelSource::default(),
         }
     }
 }
@@ -240,17 +241,13 @@ fn train_head(
     ))
 }
 
-/// Loads the embedder: the given model directory or the default model,
-/// fetched into the cache on first use.
+/// Loads the embedder: a built-in model, fetched into the cache on first
+/// use, or a local model directory.
 ///
 /// # Errors
 /// Fetch or load failures.
-pub fn load_embedder(cache: &Path, model_dir: Option<&Path>) -> Result<Embedder, Error> {
-    let dir = match model_dir {
-        Some(dir) => ModelDir::open(dir)?,
-        None => ModelDir::ensure_default(cache)?,
-    };
-    Ok(Embedder::load(&dir)?)
+pub fn load_embedder(cache: &Path, model: &ModelSource) -> Result<Embedder, Error> {
+    Ok(model.load(cache)?)
 }
 
 /// The server's lower network pretrained on one source set, reusable for
@@ -488,7 +485,7 @@ pub fn run_transfer(
         "loading the embedding model and data sets".into(),
     ));
     let t = Instant::now();
-    let embedder = load_embedder(cache, options.model_dir.as_deref())?;
+    let embedder = load_embedder(cache, &options.embedding_model)?;
     let source = load_dataset(&options.source, cache)?;
     let target = load_dataset(&options.target, cache)?;
     check_disjoint_provenance(&source, &target)?;

@@ -145,3 +145,53 @@ fn model_for_another_dimension() {
     let out = finetune(dir.path(), &model, &csv);
     assert_fails_with(&out, &["error", "16-dimensional", "384-dimensional"]);
 }
+
+/// `--embedding-model mpnet` selects all-mpnet-base-v2 (768 dimensions,
+/// fetched into the default cache on first use like the default model).
+#[test]
+fn model_for_another_dimension_with_mpnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_dir_of_dim_16(dir.path());
+    let csv = write(
+        dir.path(),
+        "ok.csv",
+        "text,label\ngreat film,pos\nawful film,neg\nlovely,pos\nboring,neg\n",
+    );
+    let out = cryptotl(&[
+        "--quiet",
+        "--embedding-model",
+        "mpnet",
+        "finetune",
+        "--model",
+        model.to_str().unwrap(),
+        "--target",
+        csv.to_str().unwrap(),
+        "--out",
+        dir.path().join("head.safetensors").to_str().unwrap(),
+    ]);
+    assert_fails_with(&out, &["error", "16-dimensional", "768-dimensional"]);
+}
+
+#[test]
+fn missing_embedding_model_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "ok.csv",
+        "text,label\ngreat film,pos\nawful film,neg\nlovely,pos\nboring,neg\n",
+    );
+    let missing = dir.path().join("no-such-model");
+    let out = cryptotl(&[
+        "--quiet",
+        "--embedding-model",
+        missing.to_str().unwrap(),
+        "finetune",
+        "--model",
+        dir.path().join("model").to_str().unwrap(),
+        "--target",
+        csv.to_str().unwrap(),
+        "--out",
+        dir.path().join("head.safetensors").to_str().unwrap(),
+    ]);
+    assert_fails_with(&out, &["error", "no-such-model", "model.safetensors"]);
+}

@@ -1,8 +1,10 @@
 //! Measures embedding throughput on this machine.
 //!
 //! ```text
-//! cargo run -p cryptotl-embed --example throughput -- [sentences] [longest|fixed|both] [batch sizes...]
+//! cargo run -p cryptotl-embed --example throughput -- [minilm|mpnet] [sentences] [longest|fixed|both] [batch sizes...]
 //! ```
+//!
+//! The model defaults to all-MiniLM-L6-v2; `mpnet` measures all-mpnet-base-v2.
 //!
 //! Prints wall time and, on Linux, the process CPU time, so that runs on a
 //! busy machine can still be compared.
@@ -13,7 +15,7 @@
 
 use std::time::Instant;
 
-use cryptotl_embed::{default_cache_dir, EmbedOptions, Embedder, Padding};
+use cryptotl_embed::{default_cache_dir, EmbedOptions, Embedder, EmbeddingModel, Padding};
 
 const WORDS: &[&str] = &[
     "the",
@@ -84,7 +86,14 @@ fn cpu_seconds() -> Option<f64> {
 }
 
 fn main() -> cryptotl_embed::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let model = match args.first().map(|a| a.parse::<EmbeddingModel>()) {
+        Some(Ok(model)) => {
+            args.remove(0);
+            model
+        }
+        _ => EmbeddingModel::default(),
+    };
     let count = args.first().and_then(|a| a.parse().ok()).unwrap_or(512);
     let paddings = match args.get(1).map(String::as_str) {
         Some("longest") => vec![Padding::Longest],
@@ -97,8 +106,13 @@ fn main() -> cryptotl_embed::Result<()> {
     }
 
     let load = Instant::now();
-    let embedder = Embedder::load_default(&default_cache_dir()?)?;
-    println!("model loaded in {:.2} s", load.elapsed().as_secs_f64());
+    let embedder = Embedder::load_builtin(&default_cache_dir()?, model)?;
+    println!(
+        "{model} ({} dimensions, {} tokens) loaded in {:.2} s",
+        embedder.dim(),
+        embedder.max_tokens(),
+        load.elapsed().as_secs_f64()
+    );
     let texts: Vec<String> = (0..count).map(sentence).collect();
     // Warm-up (first-touch allocations, thread pool start).
     embedder.embed_with(

