@@ -195,3 +195,21 @@ fn missing_embedding_model_directory() {
     ]);
     assert_fails_with(&out, &["error", "no-such-model", "model.safetensors"]);
 }
+
+#[test]
+fn unknown_packing_is_refused_with_the_choices() {
+    let out = cryptotl(&[
+        "classify",
+        "--server",
+        "http://127.0.0.1:9",
+        "--head",
+        "head.safetensors",
+        "--text",
+        "hello",
+        "--packing",
+        "rows",
+    ]);
+    assert_fails_with(&out, &["unknown packing 'rows'", "auto, batch or slots"]);
+    let out = cryptotl(&["serve", "--model", "nowhere", "--packing", "diagonal"]);
+    assert_fails_with(&out, &["unknown packing 'diagonal'"]);
+}

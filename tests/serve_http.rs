@@ -866,3 +866,58 @@ fn output_noise_over_http_stays_within_the_advertised_bound() {
         .all(|d| d.unsigned_abs() <= advertised.tail_bound));
     assert!(diffs.iter().any(|&d| d != 0), "no noise was added");
 }
+
+/// Slot packing over HTTP: the card advertises the plan and rotation steps,
+/// a session uploads the slot keys once, one sample goes slot-packed and
+/// many go batch-packed (`auto`), both exact; slot keys the card does not
+/// list are refused with a 4xx and the server keeps serving.
+#[test]
+fn slot_packing_over_http_is_exact_and_chosen_by_the_cost_model() {
+    use cryptotl::graph::{Packing, PackingChoice};
+    let prepared = LowerServer::new(model().clone())
+        .unwrap()
+        .with_slot_packing()
+        .unwrap();
+    let server = ServerHandle::spawn_prepared(prepared, config(Limits::default())).unwrap();
+    let remote = RemoteServer::connect(&server.url(), ClientOptions::default()).unwrap();
+    let slots = remote
+        .card()
+        .slots
+        .clone()
+        .expect("the card offers slot packing");
+    assert_eq!(slots.rotations, slots.plan.layout.rotations());
+    let client = LowerClient::new(remote.card())
+        .unwrap()
+        .with_packing(PackingChoice::Auto)
+        .unwrap();
+    let session = remote
+        .open_session(&client.evaluation_key_bytes().unwrap())
+        .unwrap();
+    for (n, packing) in [(1, Packing::Slots), (200, Packing::Batch)] {
+        let xs = synthetic::unit_vectors(n, D, 40 + n as u64);
+        let (features, stats) =
+            cryptotl::encrypted_features(&client, &session, &xs, &mut |_, _| {}).unwrap();
+        assert_eq!(stats.packing.unwrap().packing, packing, "{n} samples");
+        assert!(features == expected(&client, &xs), "{n} samples not exact");
+    }
+    // Slot keys that are not the card's rotations: a clear 4xx.
+    let agent = raw();
+    let mut keys = client.evaluation_key_bytes().unwrap();
+    let batch_len = LowerClient::new(remote.card())
+        .unwrap()
+        .evaluation_key_bytes()
+        .unwrap()
+        .len();
+    keys.truncate(batch_len + 40);
+    let r = post(
+        &agent,
+        &format!("{}{}", server.url(), protocol::SESSIONS_PATH),
+        &keys,
+    );
+    assert!((400..500).contains(&r.status().as_u16()), "{}", r.status());
+    // Still serving.
+    let x = synthetic::unit_vectors(1, D, 9);
+    let (again, _) = cryptotl::encrypted_features(&client, &session, &x, &mut |_, _| {}).unwrap();
+    assert!(again == expected(&client, &x));
+    server.shutdown().unwrap();
+}
