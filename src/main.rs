@@ -627,7 +627,7 @@ fn features_for_head(head: &Head, features: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
 /// Above this many samples `auto` never picks slot packing at the sizes
 /// cryptotl serves (the crossover is a few dozen samples), so a local
 /// server skips planning it.
-const SLOT_PACKING_MAX_AUTO: usize = 1024;
+const SLOT_PACKING_MAX_AUTO: usize = 256;
 
 /// `auto` resolved against the card for `samples` samples: batch packing
 /// when the cost model would not use slots (then no slot keys are made or
@@ -640,9 +640,10 @@ fn effective_packing(
 ) -> Result<PackingChoice, Error> {
     let decision = LowerClient::estimate(card, choice, samples)?;
     reporter.stage(&decision.to_string());
-    Ok(match choice {
-        PackingChoice::Auto => PackingChoice::Fixed(decision.packing),
-        fixed => fixed,
+    Ok(match (choice, decision.packing) {
+        // Batch packing needs no slot keys: do not make or upload them.
+        (PackingChoice::Auto, Packing::Batch) => PackingChoice::Fixed(Packing::Batch),
+        (choice, _) => choice,
     })
 }
 
