@@ -17,6 +17,7 @@
 //! [`TransferTable::to_markdown`] writes `docs/results.md`, including plain
 //! statements computed from the numbers.
 
+pub mod diagnostics;
 pub mod logistic;
 
 use std::collections::BTreeMap;
@@ -705,8 +706,11 @@ impl TransferTable {
             list(&beats_neither)
         ));
         out.push(
-            "Why transfer helps or hurts on a given pair was not investigated. Only \
-             one seed was run, so seed-to-seed variation was not measured."
+            "This table is one run (one split seed, one pretraining and head seed). \
+             Seed-to-seed variation and why transfer helps or hurts are measured \
+             separately: the `seed_sweep` and `transfer_why` examples (sections \
+             \"Seed variation\" and \"Why transfer does or does not help\" of \
+             docs/results.md)."
                 .into(),
         );
         out

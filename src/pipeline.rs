@@ -214,7 +214,7 @@ pub struct TransferReport {
     pub times: StageTimes,
 }
 
-fn train_head(
+pub(crate) fn train_head(
     classes: &[String],
     hidden: usize,
     options: &TrainOptions,

@@ -101,7 +101,9 @@ fn statements_are_computed_from_the_numbers() {
     assert!(s[3].contains("uci-imdb (79.5 vs. head raw 70.0, LogReg raw 75.0)"));
     assert!(s[4].contains("(1 of 3)") && s[4].contains("uci-yelp"));
     assert!(s[5].contains("(1 of 3)") && s[5].contains("sms-spam"));
-    assert!(s.iter().any(|l| l.contains("not investigated")));
+    assert!(s
+        .iter()
+        .any(|l| l.contains("seed_sweep") && l.contains("transfer_why")));
 }
 
 #[test]
