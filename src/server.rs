@@ -6,12 +6,13 @@ use cryptotl_graph::{
     plan_output_noise, plan_with_output_noise, EncryptedEvaluator, NoisePlan, OutputNoise,
     QuantizedGraph, QuantizedModel,
 };
+use cryptotl_he::params::Fingerprint;
 use cryptotl_he::wire::{split_messages, Kind};
 use cryptotl_he::{EncryptedBatch, EvaluationKeys, HeParameters, Preset};
 
 use crate::card::ModelCard;
 use crate::error::Error;
-use crate::slots::{classify, SlotCard, SlotServer, SlotSession};
+use crate::slots::{classify, SlotServer, SlotSession};
 
 /// A server holding a quantized model with its HE plan. The model is
 /// immutable and shared: every [`Session`] opened here refers to the same
@@ -157,7 +158,7 @@ impl LowerServer {
             evaluator,
             input_dim: self.card.input_dim,
             slots: None,
-            slot_card: self.card.slots.clone(),
+            slot_fingerprint: self.slots.as_ref().map(SlotServer::fingerprint),
         })
     }
 }
@@ -168,7 +169,7 @@ pub struct Session {
     evaluator: EncryptedEvaluator,
     input_dim: usize,
     slots: Option<SlotSession>,
-    slot_card: Option<SlotCard>,
+    slot_fingerprint: Option<Fingerprint>,
     key_bytes: usize,
 }
 
@@ -195,10 +196,10 @@ impl Session {
     /// # Errors
     /// For bytes that are not a sequence of HE messages.
     pub fn slot_request<'a>(&self, request: &'a [u8]) -> Result<Option<Vec<&'a [u8]>>, Error> {
-        if self.slot_card.is_none() {
+        if self.slot_fingerprint.is_none() {
             return Ok(None);
         }
-        let (is_slot, messages) = classify(request, self.slot_card.as_ref())?;
+        let (is_slot, messages) = classify(request, self.slot_fingerprint)?;
         Ok(is_slot.then_some(messages))
     }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use cryptotl_graph::{plan_slots, QuantizedGraph, SlotClient, SlotEvaluator, SlotKeys, SlotPlan};
 use cryptotl_he::crt::CrtParameters;
+use cryptotl_he::params::Fingerprint;
 use cryptotl_he::slots::{Rotation, RotationKeys};
 use cryptotl_he::wire::{split_messages, Kind};
 use cryptotl_he::{EncryptedBatch, EvaluationKeys, Preset};
@@ -118,6 +119,12 @@ impl SlotServer {
         &self.card
     }
 
+    /// The parameter fingerprint of CRT pipeline 0, which marks slot-packed
+    /// requests.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.evaluator.crt().first().fingerprint()
+    }
+
     /// Parses a client's slot keys (see the module docs) and opens a session.
     ///
     /// # Errors
@@ -201,21 +208,19 @@ impl SlotSession {
 
 /// Splits a body into messages and reports whether it is slot-packed: its
 /// first message is a rotation-keys message (session keys) or a ciphertext
-/// batch under pipeline 0's parameters (requests).
+/// batch under `slot_fingerprint`, the parameters of CRT pipeline 0
+/// ([`SlotServer::fingerprint`]; `None` when slot packing is not offered).
 ///
 /// # Errors
 /// [`Error::He`] for bytes that are not a sequence of HE messages.
-pub fn classify<'a>(
-    bytes: &'a [u8],
-    slot_card: Option<&SlotCard>,
-) -> Result<(bool, Vec<&'a [u8]>), Error> {
+pub fn classify(
+    bytes: &[u8],
+    slot_fingerprint: Option<Fingerprint>,
+) -> Result<(bool, Vec<&[u8]>), Error> {
     let parts = split_messages(bytes)?;
-    let slot_fp = slot_card
-        .and_then(|c| CrtParameters::new(&c.plan.crt).ok())
-        .map(|crt| crt.first().fingerprint());
     let is_slot = match parts.first() {
         Some((Kind::RotationKeys, _, _)) => true,
-        Some((Kind::CiphertextBatch, fp, _)) => Some(*fp) == slot_fp,
+        Some((Kind::CiphertextBatch, fp, _)) => Some(*fp) == slot_fingerprint,
         _ => false,
     };
     Ok((is_slot, parts.into_iter().map(|(_, _, b)| b).collect()))

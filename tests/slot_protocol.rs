@@ -45,7 +45,7 @@ fn slot_requests_round_trip_exactly() {
     let (model, server) = fixture();
     let client = client();
     let keys = client.key_bytes().unwrap();
-    let (is_slot, parts) = classify(&keys, Some(server.card())).unwrap();
+    let (is_slot, parts) = classify(&keys, Some(server.fingerprint())).unwrap();
     assert!(is_slot, "slot keys start with the rotation keys");
     let session = server.open_session(&parts).unwrap();
     let xs = synthetic::unit_vectors(3, D, 22);
@@ -54,7 +54,7 @@ fn slot_requests_round_trip_exactly() {
         .map(|x| model.graph.quantize_input(x).unwrap())
         .collect();
     let request = client.encrypt(&qx).unwrap();
-    let (is_slot, parts) = classify(&request, Some(server.card())).unwrap();
+    let (is_slot, parts) = classify(&request, Some(server.fingerprint())).unwrap();
     assert!(is_slot);
     let response = session.evaluate(&parts).unwrap();
     assert_eq!(
@@ -102,7 +102,7 @@ fn hostile_slot_keys_and_requests_are_refused() {
     let short = &req[1][..req[1].len() - 3];
     bad[1] = short;
     assert!(session.evaluate(&bad).is_err());
-    assert!(classify(b"not a message", Some(server.card())).is_err());
+    assert!(classify(b"not a message", Some(server.fingerprint())).is_err());
     // Too many samples is refused by the client before anything is sent.
     assert!(client
         .encrypt(&vec![x.clone(); MAX_SLOT_SAMPLES + 1])
