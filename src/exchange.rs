@@ -173,67 +173,59 @@ pub fn encrypted_features_with_progress(
     let decision = client.decide(samples.len())?;
     stats.packing = Some(decision);
     if decision.packing == Packing::Slots {
-        return slot_features(client, server, samples, progress, stats);
+        let slots = client.slot_client().ok_or_else(|| {
+            Error::InvalidInput("slot packing was chosen but is not enabled on this client".into())
+        })?;
+        // One ciphertext per sample and CRT pipeline, at most
+        // MAX_SLOT_SAMPLES samples per request.
+        let per_request = server
+            .max_batch_samples()
+            .map_or(MAX_SLOT_SAMPLES, |m| m.clamp(1, MAX_SLOT_SAMPLES));
+        return exchange_requests(
+            server,
+            samples,
+            per_request,
+            &|chunk| slots.encrypt(&client.quantize(chunk)?),
+            &|response| slots.decrypt(response),
+            progress,
+            stats,
+        );
     }
-    let mut features = Vec::with_capacity(samples.len());
     let n = client.params().degree();
     let n = server.max_batch_samples().map_or(n, |m| m.clamp(1, n));
-    progress(ExchangeProgress::Started {
-        samples: samples.len(),
-        batches: samples.len().div_ceil(n),
-    });
-    for (batch, chunk) in samples.chunks(n).enumerate() {
-        let t = Instant::now();
-        let request = client.encrypt(chunk)?;
-        let [request] = <[Vec<u8>; 1]>::try_from(request).map_err(|r| {
-            Error::InvalidInput(format!("expected one request per batch, got {}", r.len()))
-        })?;
-        stats.encrypt += t.elapsed();
-
-        let t = Instant::now();
-        let response = server.evaluate_request_with_progress(&request, &mut |transfer| {
-            progress(ExchangeProgress::Transfer { batch, transfer })
-        })?;
-        stats.server += t.elapsed();
-
-        let t = Instant::now();
-        let decrypted = client.decrypt_integers(&response)?;
-        stats.decrypt += t.elapsed();
-        if decrypted.len() != chunk.len() {
-            return Err(Error::InvalidInput(format!(
-                "the server answered {} samples for a batch of {}",
-                decrypted.len(),
-                chunk.len()
-            )));
-        }
-        stats.samples += chunk.len();
-        stats.batches += 1;
-        stats.upload_bytes += request.len();
-        stats.download_bytes += response.len();
-        features.extend(decrypted);
-        progress(ExchangeProgress::Samples {
-            done: features.len(),
-            total: samples.len(),
-        });
-    }
-    Ok((features, stats))
+    exchange_requests(
+        server,
+        samples,
+        n,
+        &|chunk| {
+            let request = client.encrypt(chunk)?;
+            <[Vec<u8>; 1]>::try_from(request).map(|[r]| r).map_err(|r| {
+                Error::InvalidInput(format!("expected one request per batch, got {}", r.len()))
+            })
+        },
+        &|response| client.decrypt_integers(response),
+        progress,
+        stats,
+    )
 }
 
-/// The slot-packed path of [`encrypted_features_with_progress`]: requests of
-/// at most [`MAX_SLOT_SAMPLES`] samples, one ciphertext per sample and CRT
-/// pipeline.
-fn slot_features(
-    client: &LowerClient,
+/// Samples → one serialized request.
+type EncryptRequest<'a> = dyn Fn(&[Vec<f32>]) -> Result<Vec<u8>, Error> + 'a;
+/// One serialized response → integer features, one vector per sample.
+type DecryptResponse<'a> = dyn Fn(&[u8]) -> Result<Vec<Vec<i64>>, Error> + 'a;
+
+/// The request loop shared by both packings: `samples` in requests of at
+/// most `per_request`, each encrypted by `encrypt`, evaluated by `server`
+/// and decrypted by `decrypt`, with timings, byte counts and progress.
+fn exchange_requests(
     server: &dyn EncryptedEvaluation,
     samples: &[Vec<f32>],
+    per_request: usize,
+    encrypt: &EncryptRequest<'_>,
+    decrypt: &DecryptResponse<'_>,
     progress: &mut dyn FnMut(ExchangeProgress),
     mut stats: ExchangeStats,
 ) -> Result<(Vec<Vec<i64>>, ExchangeStats), Error> {
-    let slots = client.slot_client().ok_or_else(|| {
-        Error::InvalidInput("slot packing was chosen but is not enabled on this client".into())
-    })?;
-    let per_request = MAX_SLOT_SAMPLES.min(server.max_batch_samples().unwrap_or(MAX_SLOT_SAMPLES));
-    let per_request = per_request.max(1);
     let mut features = Vec::with_capacity(samples.len());
     progress(ExchangeProgress::Started {
         samples: samples.len(),
@@ -241,19 +233,21 @@ fn slot_features(
     });
     for (batch, chunk) in samples.chunks(per_request).enumerate() {
         let t = Instant::now();
-        let request = slots.encrypt(&client.quantize(chunk)?)?;
+        let request = encrypt(chunk)?;
         stats.encrypt += t.elapsed();
+
         let t = Instant::now();
         let response = server.evaluate_request_with_progress(&request, &mut |transfer| {
             progress(ExchangeProgress::Transfer { batch, transfer })
         })?;
         stats.server += t.elapsed();
+
         let t = Instant::now();
-        let decrypted = slots.decrypt(&response)?;
+        let decrypted = decrypt(&response)?;
         stats.decrypt += t.elapsed();
         if decrypted.len() != chunk.len() {
             return Err(Error::InvalidInput(format!(
-                "the server answered {} samples for a request of {}",
+                "the server answered {} samples for a batch of {}",
                 decrypted.len(),
                 chunk.len()
             )));
