@@ -313,18 +313,7 @@ pub fn fold_batch(
     rotations: &[Rotation],
     keys: &RotationKeys,
 ) -> Result<EncryptedBatch> {
-    let params = batch.params();
-    if batch.level() != 0 {
-        return Err(HeError::InvalidInput(
-            "rotations need fresh (level 0) ciphertexts".into(),
-        ));
-    }
-    let out = batch
-        .ciphertexts()
-        .par_iter()
-        .map(|ct| fold(ct, params, rotations, keys))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(EncryptedBatch::new(params, out, batch.samples(), 0))
+    map_fresh(batch, |ct| fold(ct, batch.params(), rotations, keys))
 }
 
 /// `x + R_k(…R_1(x))` on every ciphertext of a level-0 slot batch: the
@@ -337,7 +326,22 @@ pub fn add_rotated_batch(
     rotations: &[Rotation],
     keys: &RotationKeys,
 ) -> Result<EncryptedBatch> {
-    let params = batch.params();
+    map_fresh(batch, |ct| {
+        let mut moved = ct.clone();
+        for &r in rotations {
+            moved = rotate(&moved, batch.params(), r, keys)?;
+        }
+        moved += ct;
+        Ok(moved)
+    })
+}
+
+/// Applies `f` to every ciphertext of a level-0 batch, in parallel, keeping
+/// its parameters and sample count.
+fn map_fresh(
+    batch: &EncryptedBatch,
+    f: impl Fn(&Ciphertext) -> Result<Ciphertext> + Sync + Send,
+) -> Result<EncryptedBatch> {
     if batch.level() != 0 {
         return Err(HeError::InvalidInput(
             "rotations need fresh (level 0) ciphertexts".into(),
@@ -346,14 +350,7 @@ pub fn add_rotated_batch(
     let out = batch
         .ciphertexts()
         .par_iter()
-        .map(|ct| {
-            let mut moved = ct.clone();
-            for &r in rotations {
-                moved = rotate(&moved, params, r, keys)?;
-            }
-            moved += ct;
-            Ok(moved)
-        })
+        .map(f)
         .collect::<Result<Vec<_>>>()?;
-    Ok(EncryptedBatch::new(params, out, batch.samples(), 0))
+    Ok(EncryptedBatch::new(batch.params(), out, batch.samples(), 0))
 }
