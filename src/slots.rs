@@ -14,7 +14,9 @@
 
 use std::sync::Arc;
 
-use cryptotl_graph::{plan_slots, QuantizedGraph, SlotClient, SlotEvaluator, SlotKeys, SlotPlan};
+use cryptotl_graph::{
+    prepare_slots, QuantizedGraph, SlotClient, SlotEvaluator, SlotKeys, SlotPlan,
+};
 use cryptotl_he::crt::CrtParameters;
 use cryptotl_he::params::Fingerprint;
 use cryptotl_he::slots::{Rotation, RotationKeys};
@@ -98,8 +100,11 @@ impl SlotServer {
     /// If the network is not `Dense → quadratic → Dense`, does not fit one
     /// ciphertext, or no plan keeps the noise budget.
     pub fn plan(graph: &QuantizedGraph) -> Result<Self, Error> {
-        let plan = plan_slots(graph, Preset::N8192)?;
-        Self::with_plan(graph, &plan)
+        let evaluator = prepare_slots(graph, Preset::N8192)?;
+        Ok(Self {
+            card: SlotCard::of(evaluator.plan()),
+            evaluator: Arc::new(evaluator),
+        })
     }
 
     /// Prepares a known plan.

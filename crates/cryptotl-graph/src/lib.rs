@@ -51,5 +51,5 @@ pub use model_file::{FloatModel, HePlan, Model, ModelBytes, QuantizedModel, FORM
 pub use output_noise::{plan_output_noise, plan_with_output_noise, NoisePlan, OutputNoise};
 pub use packing::{CostModel, Packing, PackingChoice, PackingDecision};
 pub use quantize::QuantizedGraph;
-pub use slot_eval::{plan_slots, SlotClient, SlotEvaluator, SlotKeys, SlotPlan};
+pub use slot_eval::{plan_slots, prepare_slots, SlotClient, SlotEvaluator, SlotKeys, SlotPlan};
 pub use slot_layout::SlotLayout;

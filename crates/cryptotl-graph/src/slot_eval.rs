@@ -629,6 +629,15 @@ impl SlotClient {
 /// If the graph is not `Dense → quadratic → Dense`, a sample does not fit
 /// one ciphertext, or no `K ≤ 4` keeps the budget.
 pub fn plan_slots(graph: &QuantizedGraph, preset: Preset) -> Result<SlotPlan> {
+    Ok(prepare_slots(graph, preset)?.plan)
+}
+
+/// [`plan_slots`], returning the evaluator the calibration run prepared
+/// (its diagonals already encoded), so a server need not encode them again.
+///
+/// # Errors
+/// As [`plan_slots`].
+pub fn prepare_slots(graph: &QuantizedGraph, preset: Preset) -> Result<SlotEvaluator> {
     if preset != Preset::N8192 {
         return Err(GraphError::InvalidInput(
             "slot packing is planned at N = 8192 only".into(),
@@ -657,12 +666,7 @@ pub fn plan_slots(graph: &QuantizedGraph, preset: Preset) -> Result<SlotPlan> {
             output_level: 0,
         };
         match calibrate(graph, &plan) {
-            Ok(level) => {
-                return Ok(SlotPlan {
-                    output_level: level,
-                    ..plan
-                })
-            }
+            Ok(evaluator) => return Ok(evaluator),
             Err(e) => errors.push(format!("K = {k}: {e}")),
         }
     }
@@ -673,10 +677,11 @@ pub fn plan_slots(graph: &QuantizedGraph, preset: Preset) -> Result<SlotPlan> {
     )))
 }
 
-/// Runs the plan on extreme inputs with a throwaway key and returns the
-/// deepest output level keeping [`MIN_OUTPUT_BUDGET_BITS`].
-fn calibrate(graph: &QuantizedGraph, plan: &SlotPlan) -> Result<usize> {
-    let evaluator = SlotEvaluator::new(graph, plan)?;
+/// Runs the plan on extreme inputs with a throwaway key and returns its
+/// evaluator with the deepest output level keeping
+/// [`MIN_OUTPUT_BUDGET_BITS`].
+fn calibrate(graph: &QuantizedGraph, plan: &SlotPlan) -> Result<SlotEvaluator> {
+    let mut evaluator = SlotEvaluator::new(graph, plan)?;
     let client = SlotClient::for_evaluator(&evaluator)?;
     let keys = client.keys()?;
     let d = graph.input_dim();
@@ -710,5 +715,6 @@ fn calibrate(graph: &QuantizedGraph, plan: &SlotPlan) -> Result<usize> {
         }
         level = next;
     }
-    Ok(level)
+    evaluator.plan.output_level = level;
+    Ok(evaluator)
 }
