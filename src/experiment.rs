@@ -235,6 +235,39 @@ pub fn plan_pairs(
     (run, skipped)
 }
 
+/// A target as the experiment uses it: loaded from the cache, capped at
+/// `options.max_target_samples` (stratified, seeded), refused with fewer
+/// than two classes, and split into train and test. Returns the class
+/// names, the training part and the test part.
+pub(crate) fn target_split(
+    target: DatasetId,
+    options: &ExperimentOptions,
+) -> Result<(Vec<String>, Dataset, Dataset), Error> {
+    let data = capped_dataset(target, options.max_target_samples, options)?;
+    if data.classes().len() < 2 {
+        return Err(Error::InvalidInput(format!(
+            "the target {} has fewer than two classes",
+            data.name()
+        )));
+    }
+    let (train, test) = split(&data, options.test_fraction, options.seed)?;
+    Ok((data.classes().to_vec(), train, test))
+}
+
+/// A built-in data set from the cache, capped at `cap` samples by a
+/// stratified subsample seeded with `options.seed` (`None`: all).
+pub(crate) fn capped_dataset(
+    id: DatasetId,
+    cap: Option<usize>,
+    options: &ExperimentOptions,
+) -> Result<Dataset, Error> {
+    let full = load_dataset(&DataSource::Builtin(id), &options.cache)?;
+    match cap {
+        Some(max) => stratified_subsample(&full, max, options.seed),
+        None => Ok(full),
+    }
+}
+
 /// A stratified, seeded subsample of at most `max` rows (the data set
 /// itself when it is not larger). Each class keeps its share (largest
 /// remainders, at least one row for every present class when `max` allows);
@@ -330,18 +363,7 @@ pub fn transfer_table(
         if !pairs.iter().any(|&(_, t)| t == target) {
             continue;
         }
-        let full = load_dataset(&DataSource::Builtin(target), cache)?;
-        let data = match options.max_target_samples {
-            Some(max) => stratified_subsample(&full, max, options.seed)?,
-            None => full,
-        };
-        if data.classes().len() < 2 {
-            return Err(Error::InvalidInput(format!(
-                "the target {} has fewer than two classes",
-                data.name()
-            )));
-        }
-        let (train, test) = split(&data, options.test_fraction, options.seed)?;
+        let (classes, train, test) = target_split(target, options)?;
         progress(Progress::Stage(format!(
             "target {}: embedding {} + {} texts (cached after the first run)",
             target,
@@ -353,7 +375,6 @@ pub fn transfer_table(
         progress(Progress::Stage(format!(
             "target {target}: no-transfer baselines (head and logistic regression on raw embeddings)"
         )));
-        let classes = data.classes().to_vec();
         let head_raw = train_head_on(
             &classes,
             options.head_hidden,
@@ -396,11 +417,7 @@ pub fn transfer_table(
         if targets.is_empty() {
             continue;
         }
-        let full = load_dataset(&DataSource::Builtin(source), cache)?;
-        let data = match options.max_source_samples {
-            Some(max) => stratified_subsample(&full, max, options.seed)?,
-            None => full,
-        };
+        let data = capped_dataset(source, options.max_source_samples, options)?;
         let model = pretrain_source(&embedder, &data, &options.pretrain, cache, progress)?;
         progress(Progress::Stage(format!(
             "source {source}: client key generation (one session for all targets)"

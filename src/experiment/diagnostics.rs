@@ -18,15 +18,13 @@
 
 use std::collections::BTreeMap;
 
-use cryptotl_data::{split, DatasetId};
+use cryptotl_data::DatasetId;
 use cryptotl_head::ConfusionMatrix;
 
 use super::logistic::LogisticRegression;
-use super::{plan_pairs, stratified_subsample, ExperimentOptions};
+use super::{capped_dataset, plan_pairs, target_split, ExperimentOptions};
 use crate::error::Error;
-use crate::pipeline::{
-    load_dataset, load_embedder, pretrain_source, train_head, DataSource, Progress,
-};
+use crate::pipeline::{load_embedder, pretrain_source, train_head, Progress};
 
 /// Train and test accuracy of one classifier on one pair.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,22 +122,10 @@ pub fn transfer_diagnostics(
         if !pairs.iter().any(|&(_, t)| t == target) {
             continue;
         }
-        let full = load_dataset(&DataSource::Builtin(target), cache)?;
-        let data = match options.max_target_samples {
-            Some(max) => stratified_subsample(&full, max, options.seed)?,
-            None => full,
-        };
-        if data.classes().len() < 2 {
-            return Err(Error::InvalidInput(format!(
-                "the target {} has fewer than two classes",
-                data.name()
-            )));
-        }
-        let (train, test) = split(&data, options.test_fraction, options.seed)?;
+        let (classes, train, test) = target_split(target, options)?;
         progress(Progress::Stage(format!("target {target}: raw baselines")));
         let x_train = embedder.embed_cached(train.texts(), cache)?;
         let x_test = embedder.embed_cached(test.texts(), cache)?;
-        let classes = data.classes().to_vec();
         let tr = (x_train.as_slice(), train.labels());
         let te = (x_test.as_slice(), test.labels());
         let logistic_raw = logistic_train_test(options, classes.len(), tr, te)?;
@@ -163,11 +149,7 @@ pub fn transfer_diagnostics(
         if !pairs.iter().any(|&(s, _)| s == source) {
             continue;
         }
-        let full = load_dataset(&DataSource::Builtin(source), cache)?;
-        let data = match options.max_source_samples {
-            Some(max) => stratified_subsample(&full, max, options.seed)?,
-            None => full,
-        };
+        let data = capped_dataset(source, options.max_source_samples, options)?;
         let model = pretrain_source(&embedder, &data, &options.pretrain, cache, progress)?;
         for &(_, target) in pairs.iter().filter(|&&(s, _)| s == source) {
             let Some(t) = targets.get(&target) else {
