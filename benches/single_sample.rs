@@ -13,7 +13,9 @@
 //! pipelines, layout), the evaluation-key upload (rotation + relinearization
 //! keys), request and response sizes, and the crossover batch size where
 //! batch packing becomes cheaper — estimated by the cost model and measured
-//! (one full batch-packed batch timed against the single-sample time).
+//! (one full batch-packed batch timed against the single-sample time and,
+//! where the plan has the two-lane layout, two samples side by side in one
+//! ciphertext).
 
 use std::time::{Duration, Instant};
 
@@ -76,7 +78,7 @@ fn single_sample(c: &mut Criterion) {
         let end_to_end = || {
             let qx = q.quantize_input(&x).expect("quantize");
             let up: Vec<Vec<u8>> = client
-                .encrypt(&[qx])
+                .encrypt(&[qx], 1)
                 .expect("encrypt")
                 .iter()
                 .map(|b| b.to_bytes())
@@ -122,7 +124,7 @@ fn single_sample(c: &mut Criterion) {
         let batch_s = start.elapsed().as_secs_f64();
         let start = Instant::now();
         let parsed: Vec<EncryptedBatch> = client
-            .encrypt(&[q.quantize_input(&x).expect("quantize")])
+            .encrypt(&[q.quantize_input(&x).expect("quantize")], 1)
             .expect("encrypt")
             .iter()
             .zip(&members)
@@ -132,18 +134,41 @@ fn single_sample(c: &mut Criterion) {
         let start = Instant::now();
         server.evaluate(&parsed, &skeys).expect("evaluate");
         let slot_s = start.elapsed().as_secs_f64();
+        // Two samples side by side in one ciphertext, when the plan has it.
+        let pair_x = synthetic::unit_vectors(2, d, 10);
+        let paired: Option<Vec<EncryptedBatch>> = plan.paired.as_ref().map(|_| {
+            let qp: Vec<Vec<i64>> = pair_x
+                .iter()
+                .map(|x| q.quantize_input(x).expect("quantize"))
+                .collect();
+            client
+                .encrypt(&qp, 2)
+                .expect("encrypt pair")
+                .iter()
+                .zip(&members)
+                .map(|(b, p)| EncryptedBatch::from_bytes(&b.to_bytes(), p, 1).expect("parse"))
+                .collect()
+        });
+        let pair_s = paired.as_ref().map(|p| {
+            let start = Instant::now();
+            server.evaluate(p, &skeys).expect("evaluate pair");
+            start.elapsed().as_secs_f64()
+        });
         let model_cost = CostModel::default();
         let shape = BatchShape::of(&q, n, bserver.params().moduli().len());
-        let ops = SlotOperations::of(&plan);
+        let ops = SlotOperations::of_plan(&plan);
         println!(
-            "slots d={d}: {} CRT pipelines (t = {:?}), layout P={} m1={} m2={} baby={}, output level {}; \
+            "slots d={d}: {} CRT pipelines (t = {:?}), layouts {}, output level {}; \
              {} rotation keys; evaluation keys uploaded {:.1} MB; request {:.1} KB, response {:.1} KB",
             plan.pipelines(),
             plan.crt.plaintext_moduli,
-            plan.layout.period,
-            plan.layout.first_diagonals,
-            plan.layout.second_diagonals,
-            plan.layout.baby,
+            plan.layouts()
+                .map(|l| format!(
+                    "[{} lane(s): P={} m1={} m2={} baby={}]",
+                    l.lanes, l.period, l.first_diagonals, l.second_diagonals, l.baby
+                ))
+                .collect::<Vec<_>>()
+                .join(" "),
             plan.output_level,
             plan.rotations().len(),
             key_bytes as f64 / 1e6,
@@ -152,16 +177,29 @@ fn single_sample(c: &mut Criterion) {
         );
         println!(
             "crossover d={d}: one batch-packed batch {batch_s:.2} s, one slot-packed sample {slot_s:.3} s \
-             (+{t_parse:.3} s client encrypt/parse) -> measured crossover {} samples; cost model {} samples \
-             (estimates {:.2} s / {:.3} s)",
-            (batch_s / slot_s).ceil(),
+             (+{t_parse:.3} s client encrypt/parse), two samples in one ciphertext {} -> measured crossover \
+             {} samples; cost model {} samples (estimates {:.2} s / {:.3} s per sample / {} per pair)",
+            pair_s.map_or("(no two-lane layout)".into(), |s| format!("{s:.3} s")),
+            // The measured per-request cost of n samples: the cheaper of n
+            // one-lane ciphertexts and ⌈n/2⌉ two-lane ones.
+            (1..=n)
+                .find(|&k| {
+                    let one = k as f64 * slot_s;
+                    let two = pair_s.map_or(f64::INFINITY, |p| k.div_ceil(2) as f64 * p);
+                    one.min(two) >= batch_s
+                })
+                .unwrap_or(n),
             model_cost.crossover(&shape, &ops),
             model_cost.batch_seconds(&shape, 1),
-            model_cost.slot_seconds(&ops, 1),
+            model_cost.slot_seconds(&ops[0], 1),
+            ops.get(1)
+                .map_or("-".into(), |o| format!("{:.3} s", model_cost.slot_seconds(o, 2))),
         );
 
         let qx = q.quantize_input(&x).expect("quantize");
-        let encrypted = client.encrypt(std::slice::from_ref(&qx)).expect("encrypt");
+        let encrypted = client
+            .encrypt(std::slice::from_ref(&qx), 1)
+            .expect("encrypt");
         let response = server.evaluate(&parsed, &skeys).expect("evaluate");
         let back: Vec<EncryptedBatch> = response
             .iter()
@@ -178,11 +216,20 @@ fn single_sample(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(8));
         g.bench_function(BenchmarkId::new("end_to_end", 1), |b| b.iter(end_to_end));
         g.bench_function(BenchmarkId::new("client_encrypt", 1), |b| {
-            b.iter(|| client.encrypt(std::slice::from_ref(&qx)).expect("encrypt"))
+            b.iter(|| {
+                client
+                    .encrypt(std::slice::from_ref(&qx), 1)
+                    .expect("encrypt")
+            })
         });
         g.bench_function(BenchmarkId::new("server_evaluate", 1), |b| {
             b.iter(|| server.evaluate(&parsed, &skeys).expect("evaluate"))
         });
+        if let Some(paired) = &paired {
+            g.bench_function(BenchmarkId::new("server_evaluate_side_by_side", 2), |b| {
+                b.iter(|| server.evaluate(paired, &skeys).expect("evaluate pair"))
+            });
+        }
         g.bench_function(BenchmarkId::new("client_decrypt", 1), |b| {
             b.iter(|| client.decrypt(&back).expect("decrypt"))
         });

@@ -26,9 +26,9 @@ fn estimate(
         weights: card.input_dim * hidden + hidden * card.output_dim,
         squares: hidden,
     };
-    let ops = slots.map(|c| SlotOperations::of(&c.plan));
+    let ops = slots.map_or_else(Vec::new, |c| SlotOperations::of_plan(&c.plan));
     CostModel::default()
-        .choose(choice, samples, &shape, ops.as_ref())
+        .choose(choice, samples, &shape, &ops)
         .map_err(Error::InvalidInput)
 }
 

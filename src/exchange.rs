@@ -176,16 +176,18 @@ pub fn encrypted_features_with_progress(
         let slots = client.slot_client().ok_or_else(|| {
             Error::InvalidInput("slot packing was chosen but is not enabled on this client".into())
         })?;
-        // One ciphertext per sample and CRT pipeline, at most
-        // MAX_SLOT_SAMPLES samples per request.
+        // One ciphertext per CRT pipeline and sample (or pair of samples,
+        // in the two-lane layout), at most MAX_SLOT_SAMPLES samples per
+        // request.
         let per_request = server
             .max_batch_samples()
             .map_or(MAX_SLOT_SAMPLES, |m| m.clamp(1, MAX_SLOT_SAMPLES));
+        let lanes = decision.slot_lanes;
         return exchange_requests(
             server,
             samples,
             per_request,
-            &|chunk| slots.encrypt(&client.quantize(chunk)?),
+            &|chunk| slots.encrypt(&client.quantize(chunk)?, lanes),
             &|response| slots.decrypt(response),
             progress,
             stats,

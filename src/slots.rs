@@ -8,7 +8,9 @@
 //! - session keys: one rotation-keys message (fingerprint of pipeline 0) and
 //!   one evaluation-keys message per CRT pipeline, in pipeline order;
 //! - a request: one ciphertext-batch message per pipeline (one ciphertext
-//!   per sample, the same sample count in each);
+//!   per sample, or per two samples in the plan's two-lane layout; the
+//!   batches announce the sample count, which tells the layout, and all
+//!   announce the same);
 //! - a response: one ciphertext-batch message per pipeline, at the plan's
 //!   output level.
 
@@ -59,18 +61,26 @@ impl SlotCard {
     pub fn validate(&self, input_dim: usize, output_dim: usize) -> Result<CrtParameters, Error> {
         let crt = CrtParameters::new(&self.plan.crt)
             .map_err(|e| Error::InvalidCard(format!("slot parameters: {e}")))?;
-        let l = &self.plan.layout;
-        let expected =
-            cryptotl_graph::SlotLayout::new(l.degree, l.input_dim, l.hidden_dim, l.output_dim)
-                .map_err(|e| Error::InvalidCard(format!("slot layout: {e}")))?;
-        if &expected != l
-            || l.input_dim != input_dim
-            || l.output_dim != output_dim
-            || l.degree != crt.first().degree()
-        {
-            return Err(Error::InvalidCard(
-                "the slot layout does not match the model's dimensions".into(),
-            ));
+        for (lanes, l) in [(1, Some(&self.plan.layout)), (2, self.plan.paired.as_ref())] {
+            let Some(l) = l else { continue };
+            let expected = cryptotl_graph::SlotLayout::with_lanes(
+                l.degree,
+                l.input_dim,
+                l.hidden_dim,
+                l.output_dim,
+                lanes,
+            )
+            .map_err(|e| Error::InvalidCard(format!("slot layout: {e}")))?;
+            if &expected != l
+                || l.input_dim != input_dim
+                || l.output_dim != output_dim
+                || l.degree != crt.first().degree()
+                || l.hidden_dim != self.plan.layout.hidden_dim
+            {
+                return Err(Error::InvalidCard(
+                    "the slot layout does not match the model's dimensions".into(),
+                ));
+            }
         }
         if self.rotations != self.plan.rotations() {
             return Err(Error::InvalidCard(
@@ -271,11 +281,12 @@ impl SlotLowerClient {
     }
 
     /// Encrypts quantized samples (at most [`MAX_SLOT_SAMPLES`]) into one
-    /// request.
+    /// request, `lanes` samples per ciphertext (1, or 2 when the card's plan
+    /// has the two-lane layout; [`cryptotl_graph::PackingDecision::slot_lanes`]).
     ///
     /// # Errors
-    /// For too many samples or invalid values.
-    pub fn encrypt(&self, samples: &[Vec<i64>]) -> Result<Vec<u8>, Error> {
+    /// For too many samples, invalid values or a layout the plan lacks.
+    pub fn encrypt(&self, samples: &[Vec<i64>], lanes: usize) -> Result<Vec<u8>, Error> {
         if samples.is_empty() || samples.len() > MAX_SLOT_SAMPLES {
             return Err(Error::InvalidInput(format!(
                 "a slot-packed request holds 1..={MAX_SLOT_SAMPLES} samples, got {}",
@@ -284,7 +295,7 @@ impl SlotLowerClient {
         }
         Ok(self
             .client
-            .encrypt(samples)?
+            .encrypt(samples, lanes)?
             .iter()
             .flat_map(|b| b.to_bytes())
             .collect())

@@ -53,19 +53,21 @@ fn slot_requests_round_trip_exactly() {
         .iter()
         .map(|x| model.graph.quantize_input(x).unwrap())
         .collect();
-    let request = client.encrypt(&qx).unwrap();
-    let (is_slot, parts) = classify(&request, Some(server.fingerprint())).unwrap();
-    assert!(is_slot);
-    let response = session.evaluate(&parts).unwrap();
-    assert_eq!(
-        client.decrypt(&response).unwrap(),
-        model.graph.evaluate_integer_batch(&qx).unwrap()
-    );
-    // The card lists exactly the rotations the layout uses.
-    assert_eq!(
-        server.card().rotations,
-        server.card().plan.layout.rotations()
-    );
+    // One sample per ciphertext, and two side by side (3 samples in 2).
+    assert!(server.card().plan.paired.is_some());
+    for lanes in [1, 2] {
+        let request = client.encrypt(&qx, lanes).unwrap();
+        let (is_slot, parts) = classify(&request, Some(server.fingerprint())).unwrap();
+        assert!(is_slot);
+        let response = session.evaluate(&parts).unwrap();
+        assert_eq!(
+            client.decrypt(&response).unwrap(),
+            model.graph.evaluate_integer_batch(&qx).unwrap(),
+            "{lanes} lane(s)"
+        );
+    }
+    // The card lists exactly the rotations the layouts use.
+    assert_eq!(server.card().rotations, server.card().plan.rotations());
 }
 
 #[test]
@@ -94,7 +96,7 @@ fn hostile_slot_keys_and_requests_are_refused() {
         .graph
         .quantize_input(&synthetic::unit_vectors(1, D, 23)[0])
         .unwrap();
-    let request = client.encrypt(std::slice::from_ref(&x)).unwrap();
+    let request = client.encrypt(std::slice::from_ref(&x), 1).unwrap();
     let req = messages(&request);
     // Too few batches, a truncated batch, garbage.
     assert!(session.evaluate(&req[..1]).is_err());
@@ -105,7 +107,7 @@ fn hostile_slot_keys_and_requests_are_refused() {
     assert!(classify(b"not a message", Some(server.fingerprint())).is_err());
     // Too many samples is refused by the client before anything is sent.
     assert!(client
-        .encrypt(&vec![x.clone(); MAX_SLOT_SAMPLES + 1])
+        .encrypt(&vec![x.clone(); MAX_SLOT_SAMPLES + 1], 2)
         .is_err());
     // The session still works.
     let response = session.evaluate(&req).unwrap();
@@ -135,10 +137,22 @@ fn auto_packing_picks_slots_for_one_sample_and_batches_for_many() {
         .open_session(&client.evaluation_key_bytes().unwrap())
         .unwrap();
     assert!(session.has_slot_keys());
-    for (n, expected) in [(1, Packing::Slots), (300, Packing::Batch)] {
+    // (At this small d the two-lane layout is the cheaper one even for a
+    // single sample: it skips the row swaps and has as few diagonals.)
+    for (n, expected, lanes) in [
+        (1, Packing::Slots, Some(2)),
+        (3, Packing::Slots, Some(2)),
+        (300, Packing::Batch, None),
+    ] {
         let xs = synthetic::unit_vectors(n, D, 30 + n as u64);
         let (features, stats) = encrypted_features(&client, &session, &xs, &mut |_, _| {}).unwrap();
-        assert_eq!(stats.packing.unwrap().packing, expected, "{n} samples");
+        let decision = stats.packing.unwrap();
+        let used_lanes = (decision.packing == Packing::Slots).then_some(decision.slot_lanes);
+        assert_eq!(
+            (decision.packing, used_lanes),
+            (expected, lanes),
+            "{n} samples"
+        );
         let qx: Vec<Vec<i64>> = xs
             .iter()
             .map(|x| model.graph.quantize_input(x).unwrap())
@@ -155,10 +169,13 @@ fn auto_packing_picks_slots_for_one_sample_and_batches_for_many() {
     let slot_request = client
         .slot_client()
         .unwrap()
-        .encrypt(&[model
-            .graph
-            .quantize_input(&synthetic::unit_vectors(1, D, 5)[0])
-            .unwrap()])
+        .encrypt(
+            &[model
+                .graph
+                .quantize_input(&synthetic::unit_vectors(1, D, 5)[0])
+                .unwrap()],
+            1,
+        )
         .unwrap();
     assert!(batch_session.evaluate(&slot_request).is_err());
     // Slot keys for a server without slot packing are refused.

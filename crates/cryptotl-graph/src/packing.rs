@@ -19,6 +19,7 @@ use cryptotl_quant::IntegerLayer;
 
 use crate::quantize::QuantizedGraph;
 use crate::slot_eval::SlotPlan;
+use crate::slot_layout::SlotLayout;
 
 /// How a request's samples are packed into ciphertexts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -146,9 +147,12 @@ impl BatchShape {
     }
 }
 
-/// Operation counts of one slot-packed sample (per CRT pipeline).
+/// Operation counts of one slot-packed ciphertext (per CRT pipeline) in one
+/// layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotOperations {
+    /// Samples per ciphertext (the layout's lanes).
+    pub lanes: usize,
     /// Full key switches (giant steps, folds, row combination).
     pub key_switches: usize,
     /// Hoisted baby-step rotations.
@@ -162,12 +166,13 @@ pub struct SlotOperations {
 }
 
 impl SlotOperations {
-    /// The counts of a slot plan (product activation path).
-    pub fn of(plan: &SlotPlan) -> Self {
-        let l = &plan.layout;
+    /// The counts of one ciphertext in `layout` with `pipelines` CRT
+    /// pipelines (product activation path).
+    pub fn of_layout(l: &SlotLayout, pipelines: usize) -> Self {
         let giants = |m: usize| m.div_ceil(l.baby).saturating_sub(1);
         let babies = |m: usize| m.min(l.baby).saturating_sub(1);
         SlotOperations {
+            lanes: l.lanes,
             key_switches: giants(l.first_diagonals)
                 + giants(l.second_diagonals)
                 + l.first_fold().len()
@@ -176,8 +181,15 @@ impl SlotOperations {
             hoisted_rotations: babies(l.first_diagonals) + babies(l.second_diagonals),
             plaintext_products: l.first_diagonals + l.second_diagonals,
             ciphertext_products: 1,
-            pipelines: plan.pipelines(),
+            pipelines,
         }
+    }
+
+    /// The counts of every layout of a plan (one lane first).
+    pub fn of_plan(plan: &SlotPlan) -> Vec<Self> {
+        plan.layouts()
+            .map(|l| Self::of_layout(l, plan.pipelines()))
+            .collect()
     }
 }
 
@@ -189,18 +201,30 @@ impl CostModel {
         batches * (macs * self.batch_mac + shape.squares as f64 * self.batch_square)
     }
 
-    /// Estimated server seconds for `samples` samples with slot packing.
+    /// Estimated server seconds for `samples` samples with slot packing in
+    /// the layout of `ops` (`⌈samples / lanes⌉` ciphertexts).
     pub fn slot_seconds(&self, ops: &SlotOperations, samples: usize) -> f64 {
         let per_pipeline = ops.key_switches as f64 * self.key_switch
             + ops.hoisted_rotations as f64 * self.hoisted_rotation
             + ops.plaintext_products as f64 * self.plaintext_product
             + ops.ciphertext_products as f64 * self.ciphertext_product;
-        samples.max(1) as f64 * ops.pipelines as f64 * per_pipeline
+        let ciphertexts = samples.max(1).div_ceil(ops.lanes.max(1));
+        ciphertexts as f64 * ops.pipelines as f64 * per_pipeline
     }
 
-    /// The packing for a request of `samples` samples. `slots` is `None`
-    /// when the model has no slot plan (then batch packing is the only
-    /// choice, and asking for `slots` is an error).
+    /// The cheapest slot layout for `samples` samples: its lanes and
+    /// estimated seconds (`None` without layouts).
+    pub fn best_slots(&self, slots: &[SlotOperations], samples: usize) -> Option<(usize, f64)> {
+        slots
+            .iter()
+            .map(|ops| (ops.lanes, self.slot_seconds(ops, samples)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// The packing for a request of `samples` samples. `slots` holds the
+    /// model's slot layouts ([`SlotOperations::of_plan`]); empty when the
+    /// model has no slot plan (then batch packing is the only choice, and
+    /// asking for `slots` is an error).
     ///
     /// # Errors
     /// A message when `Fixed(Slots)` is asked for without a slot plan.
@@ -209,10 +233,11 @@ impl CostModel {
         choice: PackingChoice,
         samples: usize,
         batch: &BatchShape,
-        slots: Option<&SlotOperations>,
+        slots: &[SlotOperations],
     ) -> Result<PackingDecision, String> {
         let batch_s = self.batch_seconds(batch, samples);
-        let slot_s = slots.map(|ops| self.slot_seconds(ops, samples));
+        let best = self.best_slots(slots, samples);
+        let slot_s = best.map(|(_, s)| s);
         let packing =
             match (choice, slot_s) {
                 (PackingChoice::Fixed(Packing::Slots), None) => return Err(
@@ -230,15 +255,21 @@ impl CostModel {
             samples,
             batch_seconds: batch_s,
             slot_seconds: slot_s,
+            slot_lanes: best.map_or(1, |(lanes, _)| lanes),
         })
     }
 
     /// The smallest number of samples for which batch packing is estimated
-    /// to be cheaper than slot packing (the crossover), up to one batch.
-    pub fn crossover(&self, batch: &BatchShape, slots: &SlotOperations) -> usize {
-        let per_sample = self.slot_seconds(slots, 1);
+    /// to be cheaper than the cheapest slot layout (the crossover), up to
+    /// one batch.
+    pub fn crossover(&self, batch: &BatchShape, slots: &[SlotOperations]) -> usize {
         let batch_s = self.batch_seconds(batch, 1);
-        ((batch_s / per_sample).ceil() as usize).clamp(1, batch.degree)
+        (1..=batch.degree)
+            .find(|&n| {
+                self.best_slots(slots, n)
+                    .is_none_or(|(_, slot_s)| slot_s >= batch_s)
+            })
+            .unwrap_or(batch.degree)
     }
 }
 
@@ -253,13 +284,20 @@ pub struct PackingDecision {
     pub samples: usize,
     /// Estimated server seconds with batch packing.
     pub batch_seconds: f64,
-    /// Estimated server seconds with slot packing, if available.
+    /// Estimated server seconds with slot packing (its cheapest layout), if
+    /// available.
     pub slot_seconds: Option<f64>,
+    /// Samples per ciphertext of that layout (what slot packing uses).
+    pub slot_lanes: usize,
 }
 
 impl fmt::Display for PackingDecision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "packing: {} ({}", self.packing, self.choice)?;
+        write!(f, "packing: {}", self.packing)?;
+        if self.packing == Packing::Slots && self.slot_lanes > 1 {
+            write!(f, ", {} samples per ciphertext", self.slot_lanes)?;
+        }
+        write!(f, " ({}", self.choice)?;
         write!(
             f,
             "; {} sample(s), estimated server time batch {:.2} s",
@@ -275,10 +313,12 @@ impl fmt::Display for PackingDecision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slot_layout::SlotLayout;
 
-    fn shapes(d: usize) -> (BatchShape, SlotOperations) {
+    /// The batch shape and the slot layouts (one lane, and two when
+    /// `paired`) of a `d → d → d−2` network.
+    fn shapes_with(d: usize, paired: bool) -> (BatchShape, Vec<SlotOperations>) {
         let layout = SlotLayout::new(8192, d, d, d - 2).unwrap();
+        let paired = paired.then(|| SlotLayout::with_lanes(8192, d, d, d - 2, 2).unwrap());
         let plan = SlotPlan {
             crt: cryptotl_he::crt::CrtParameterSpec {
                 degree: 8192,
@@ -286,6 +326,7 @@ mod tests {
                 moduli: vec![],
             },
             layout,
+            paired,
             output_level: 3,
         };
         let batch = BatchShape {
@@ -294,7 +335,11 @@ mod tests {
             weights: d * d + (d - 2) * d,
             squares: d,
         };
-        (batch, SlotOperations::of(&plan))
+        (batch, SlotOperations::of_plan(&plan))
+    }
+
+    fn shapes(d: usize) -> (BatchShape, Vec<SlotOperations>) {
+        shapes_with(d, false)
     }
 
     #[test]
@@ -303,21 +348,21 @@ mod tests {
         for d in [384, 768] {
             let (batch, slots) = shapes(d);
             let one = model
-                .choose(PackingChoice::Auto, 1, &batch, Some(&slots))
+                .choose(PackingChoice::Auto, 1, &batch, &slots)
                 .unwrap();
             assert_eq!(one.packing, Packing::Slots, "{one}");
             let many = model
-                .choose(PackingChoice::Auto, 4096, &batch, Some(&slots))
+                .choose(PackingChoice::Auto, 4096, &batch, &slots)
                 .unwrap();
             assert_eq!(many.packing, Packing::Batch, "{many}");
             let x = model.crossover(&batch, &slots);
             assert!(x > 1 && x < 4096, "crossover {x}");
             let below = model
-                .choose(PackingChoice::Auto, x - 1, &batch, Some(&slots))
+                .choose(PackingChoice::Auto, x - 1, &batch, &slots)
                 .unwrap();
             assert_eq!(below.packing, Packing::Slots);
             let at = model
-                .choose(PackingChoice::Auto, x, &batch, Some(&slots))
+                .choose(PackingChoice::Auto, x, &batch, &slots)
                 .unwrap();
             assert_eq!(at.packing, Packing::Batch);
         }
@@ -329,17 +374,14 @@ mod tests {
         let (batch, slots) = shapes(384);
         let fixed = PackingChoice::Fixed(Packing::Batch);
         assert_eq!(
-            model
-                .choose(fixed, 1, &batch, Some(&slots))
-                .unwrap()
-                .packing,
+            model.choose(fixed, 1, &batch, &slots).unwrap().packing,
             Packing::Batch
         );
         let want_slots = PackingChoice::Fixed(Packing::Slots);
-        assert!(model.choose(want_slots, 1, &batch, None).is_err());
+        assert!(model.choose(want_slots, 1, &batch, &[]).is_err());
         assert_eq!(
             model
-                .choose(PackingChoice::Auto, 1, &batch, None)
+                .choose(PackingChoice::Auto, 1, &batch, &[])
                 .unwrap()
                 .packing,
             Packing::Batch
@@ -351,10 +393,38 @@ mod tests {
     #[test]
     fn slot_operation_counts_of_the_paper_sizes() {
         let (_, ops) = shapes(384);
+        let ops = ops[0];
         // Baby steps 1..8 for both layers; giants 8, 16 and 8, 16, 24; folds
         // 512, 1024, 2048, swap and 480, 960, 1920; combine ρ, swap.
         assert_eq!(ops.hoisted_rotations, 14);
         assert_eq!(ops.key_switches, 2 + 3 + 4 + 3 + 2);
         assert_eq!(ops.plaintext_products, 24 + 32);
+    }
+
+    #[test]
+    fn two_lanes_serve_two_or_more_samples_and_one_lane_serves_one() {
+        let model = CostModel::default();
+        let (batch, slots) = shapes_with(384, true);
+        assert_eq!(slots.len(), 2);
+        assert_eq!((slots[0].lanes, slots[1].lanes), (1, 2));
+        let one = model
+            .choose(PackingChoice::Auto, 1, &batch, &slots)
+            .unwrap();
+        assert_eq!((one.packing, one.slot_lanes), (Packing::Slots, 1));
+        for n in [2, 3, 10] {
+            let d = model
+                .choose(PackingChoice::Auto, n, &batch, &slots)
+                .unwrap();
+            assert_eq!((d.packing, d.slot_lanes), (Packing::Slots, 2), "{d}");
+            assert!(d.to_string().contains("2 samples per ciphertext"), "{d}");
+            // Three samples take two ciphertexts.
+            assert_eq!(
+                model.slot_seconds(&slots[1], n),
+                model.slot_seconds(&slots[1], 2 * n.div_ceil(2))
+            );
+        }
+        // Pairing moves the crossover up.
+        let (_, single) = shapes(384);
+        assert!(model.crossover(&batch, &slots) > model.crossover(&batch, &single));
     }
 }

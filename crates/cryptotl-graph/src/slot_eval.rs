@@ -17,6 +17,12 @@
 //! recombines exactly. [`plan_slots`] picks the smallest `K` whose noise
 //! budget holds, measured on a calibration run.
 //!
+//! When it pays ([`plan_slots`] asks the [`CostModel`]), the plan also holds
+//! a two-lane layout ([`SlotLayout::with_lanes`]): two samples side by side
+//! in one ciphertext, one per row. A request announces its layout by its
+//! sample count: `samples == ciphertexts` is one lane, `ciphertexts ==
+//! ⌈samples / 2⌉ < samples` two.
+//!
 //! Results are bit-exact against [`QuantizedGraph::evaluate_integer`].
 
 use cryptotl_he::crt::{CrtParameterSpec, CrtParameters};
@@ -32,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::encrypted::MIN_OUTPUT_BUDGET_BITS;
 use crate::error::{GraphError, Result};
+use crate::packing::{CostModel, SlotOperations};
 use crate::quantize::QuantizedGraph;
 use crate::slot_layout::SlotLayout;
 
@@ -45,23 +52,74 @@ pub const MAX_PIPELINES: usize = 4;
 /// Smallest plaintext prime size (bits) a plan uses.
 const MIN_PRIME_BITS: u32 = 17;
 
+/// The two-lane layout joins a plan only if the cost model puts its
+/// per-sample server time at least this fraction below one lane's: it
+/// doubles the diagonals the server keeps (at d = 384 it saves about a
+/// third and joins; at d = 768 about a fifth, for 2 × 170 MB of diagonals,
+/// and does not).
+const MIN_PAIRED_SAVING: f64 = 0.25;
+
 /// Everything a client needs to use slot packing with a model (advertised on
-/// the model card): the CRT parameter family, the layout and the level the
+/// the model card): the CRT parameter family, the layouts and the level the
 /// results come back at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SlotPlan {
     /// The parameter family (one member per plaintext prime).
     pub crt: CrtParameterSpec,
-    /// Where a sample's values sit.
+    /// Where one sample's values sit (one sample per ciphertext).
     pub layout: SlotLayout,
+    /// The two-lane layout (two samples per ciphertext), when the plan
+    /// offers it.
+    #[serde(default)]
+    pub paired: Option<SlotLayout>,
     /// Modulus-switching level of the results.
     pub output_level: usize,
 }
 
 impl SlotPlan {
-    /// The Galois keys a client must upload: exactly the rotations used.
+    /// The Galois keys a client must upload: exactly the rotations the
+    /// plan's layouts use.
     pub fn rotations(&self) -> Vec<Rotation> {
-        self.layout.rotations()
+        let mut out: Vec<Rotation> = self.layouts().flat_map(SlotLayout::rotations).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The plan's layouts: one lane, then two lanes if offered.
+    pub fn layouts(&self) -> impl Iterator<Item = &SlotLayout> {
+        std::iter::once(&self.layout).chain(self.paired.as_ref())
+    }
+
+    /// The layout holding `lanes` samples per ciphertext, if the plan has it.
+    pub fn layout_for(&self, lanes: usize) -> Option<&SlotLayout> {
+        self.layouts().find(|l| l.lanes == lanes)
+    }
+
+    /// The lanes of a batch announcing `samples` samples in `ciphertexts`
+    /// ciphertexts (see the module docs), if the plan has that layout.
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidInput`] for counts that match no layout of the
+    /// plan.
+    pub fn lanes_of(&self, samples: usize, ciphertexts: usize) -> Result<usize> {
+        let lanes = if ciphertexts == 0 {
+            0
+        } else {
+            samples.div_ceil(ciphertexts)
+        };
+        match self.layout_for(lanes) {
+            Some(_) if samples.div_ceil(lanes) == ciphertexts => Ok(lanes),
+            _ => Err(GraphError::InvalidInput(format!(
+                "{samples} samples in {ciphertexts} ciphertexts match no slot layout of the \
+                 model (one sample per ciphertext{})",
+                if self.paired.is_some() {
+                    ", or two"
+                } else {
+                    ""
+                }
+            ))),
+        }
     }
 
     /// Number of CRT pipelines (ciphertexts per sample each way).
@@ -197,55 +255,16 @@ fn reduce_all(values: &[i64], t: u64) -> Vec<i64> {
     values.iter().map(|&v| centered(v, t)).collect()
 }
 
-/// A model prepared for slot-packed evaluation: every diagonal encoded once,
-/// for every pipeline. Holds no key; shared by all sessions.
+/// One layout's diagonals, encoded for every pipeline.
 #[derive(Debug)]
-pub struct SlotEvaluator {
-    plan: SlotPlan,
-    crt: CrtParameters,
+struct PreparedLayout {
+    layout: SlotLayout,
     pipelines: Vec<Pipeline>,
 }
 
-/// A client's keys for slot packing: the relinearization key of every
-/// pipeline and the rotation keys (shared by all pipelines).
-#[derive(Debug, Clone)]
-pub struct SlotKeys {
-    /// One per CRT member, in order.
-    pub evaluation: Vec<EvaluationKeys>,
-    /// Galois keys for [`SlotPlan::rotations`].
-    pub rotations: RotationKeys,
-}
-
-impl SlotEvaluator {
-    /// Encodes the graph's diagonals for every pipeline of `plan`.
-    ///
-    /// # Errors
-    /// If the graph is not `Dense → quadratic → Dense`, does not match the
-    /// plan's layout, or its outputs do not fit the plan's moduli product.
-    pub fn new(graph: &QuantizedGraph, plan: &SlotPlan) -> Result<Self> {
-        let net = SlotNetwork::from_graph(graph)?;
-        let layout = &plan.layout;
-        if (layout.input_dim, layout.hidden_dim, layout.output_dim) != (net.d, net.h, net.o)
-            || layout != &SlotLayout::new(layout.degree, net.d, net.h, net.o)?
-        {
-            return Err(GraphError::InvalidInput(
-                "the slot plan was made for another network shape".into(),
-            ));
-        }
-        let crt = CrtParameters::new(&plan.crt)?;
-        check_outputs_fit(graph, &crt)?;
-        if crt.first().degree() != layout.degree {
-            return Err(GraphError::InvalidInput(
-                "the slot layout and the parameters have different degrees".into(),
-            ));
-        }
-        if plan.output_level > crt.first().max_level() {
-            return Err(GraphError::InvalidInput(format!(
-                "output level {} exceeds the parameters' deepest level {}",
-                plan.output_level,
-                crt.first().max_level()
-            )));
-        }
+impl PreparedLayout {
+    /// Encodes `net`'s diagonals in `layout` for every member of `crt`.
+    fn new(net: &SlotNetwork, layout: &SlotLayout, crt: &CrtParameters) -> Result<Self> {
         let first = layout.first_layer(&net.w1)?;
         let (second_square, second_linear, product_offset) = match &net.activation {
             Activation::Product { sign, offset } => (
@@ -292,9 +311,73 @@ impl SlotEvaluator {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
+            layout: layout.clone(),
+            pipelines,
+        })
+    }
+}
+
+/// A model prepared for slot-packed evaluation: every diagonal of every
+/// layout encoded once, for every pipeline. Holds no key; shared by all
+/// sessions.
+#[derive(Debug)]
+pub struct SlotEvaluator {
+    plan: SlotPlan,
+    crt: CrtParameters,
+    /// One lane first, then two lanes if the plan has them.
+    prepared: Vec<PreparedLayout>,
+}
+
+/// A client's keys for slot packing: the relinearization key of every
+/// pipeline and the rotation keys (shared by all pipelines).
+#[derive(Debug, Clone)]
+pub struct SlotKeys {
+    /// One per CRT member, in order.
+    pub evaluation: Vec<EvaluationKeys>,
+    /// Galois keys for [`SlotPlan::rotations`].
+    pub rotations: RotationKeys,
+}
+
+impl SlotEvaluator {
+    /// Encodes the graph's diagonals for every pipeline of `plan`.
+    ///
+    /// # Errors
+    /// If the graph is not `Dense → quadratic → Dense`, does not match the
+    /// plan's layout, or its outputs do not fit the plan's moduli product.
+    pub fn new(graph: &QuantizedGraph, plan: &SlotPlan) -> Result<Self> {
+        let net = SlotNetwork::from_graph(graph)?;
+        for (lanes, layout) in [(1, Some(&plan.layout)), (2, plan.paired.as_ref())] {
+            let Some(layout) = layout else { continue };
+            let expected = SlotLayout::with_lanes(layout.degree, net.d, net.h, net.o, lanes)?;
+            if layout != &expected {
+                return Err(GraphError::InvalidInput(
+                    "the slot plan was made for another network shape".into(),
+                ));
+            }
+        }
+        let layout = &plan.layout;
+        let crt = CrtParameters::new(&plan.crt)?;
+        check_outputs_fit(graph, &crt)?;
+        if crt.first().degree() != layout.degree {
+            return Err(GraphError::InvalidInput(
+                "the slot layout and the parameters have different degrees".into(),
+            ));
+        }
+        if plan.output_level > crt.first().max_level() {
+            return Err(GraphError::InvalidInput(format!(
+                "output level {} exceeds the parameters' deepest level {}",
+                plan.output_level,
+                crt.first().max_level()
+            )));
+        }
+        let prepared = plan
+            .layouts()
+            .map(|l| PreparedLayout::new(&net, l, &crt))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
             plan: plan.clone(),
             crt,
-            pipelines,
+            prepared,
         })
     }
 
@@ -334,7 +417,7 @@ impl SlotEvaluator {
     ) -> Result<Vec<EncryptedBatch>> {
         let outs = self.evaluate_unswitched(inputs, keys, Some(rng))?;
         outs.into_par_iter()
-            .zip(self.pipelines.par_iter())
+            .zip(self.prepared[0].pipelines.par_iter())
             .map(|(z, p)| {
                 if z.level() == self.plan.output_level {
                     Ok(z)
@@ -345,8 +428,10 @@ impl SlotEvaluator {
             .collect()
     }
 
-    fn check_inputs(&self, inputs: &[EncryptedBatch], keys: &SlotKeys) -> Result<usize> {
-        let k = self.pipelines.len();
+    /// Checks a request and returns its layout (by the announced sample
+    /// count, see the module docs).
+    fn check_inputs(&self, inputs: &[EncryptedBatch], keys: &SlotKeys) -> Result<&PreparedLayout> {
+        let k = self.crt.members().len();
         if inputs.len() != k || keys.evaluation.len() != k {
             return Err(GraphError::InvalidInput(format!(
                 "slot packing needs {k} ciphertext batches and {k} evaluation keys (one per \
@@ -355,18 +440,24 @@ impl SlotEvaluator {
                 keys.evaluation.len()
             )));
         }
-        let samples = inputs[0].features();
-        for (i, (batch, p)) in inputs.iter().zip(&self.pipelines).enumerate() {
-            if batch.params() != &p.params || keys.evaluation[i].params() != &p.params {
+        let (samples, count) = (inputs[0].samples(), inputs[0].features());
+        for (i, (batch, p)) in inputs.iter().zip(self.crt.members()).enumerate() {
+            if batch.params() != p || keys.evaluation[i].params() != p {
                 return Err(GraphError::InvalidInput(format!(
                     "pipeline {i}: ciphertexts or keys of other parameters"
                 )));
             }
-            if batch.level() != 0 || batch.features() != samples || samples == 0 {
+            if batch.level() != 0
+                || batch.features() != count
+                || batch.samples() != samples
+                || count == 0
+            {
                 return Err(GraphError::InvalidInput(format!(
-                    "pipeline {i}: expected {samples} fresh ciphertexts, got {} at level {}",
+                    "pipeline {i}: expected {count} fresh ciphertexts carrying {samples} \
+                     samples, got {} at level {} carrying {}",
                     batch.features(),
-                    batch.level()
+                    batch.level(),
+                    batch.samples()
                 )));
             }
         }
@@ -375,7 +466,11 @@ impl SlotEvaluator {
                 "rotation keys for other ciphertext moduli".into(),
             ));
         }
-        Ok(samples)
+        let lanes = self.plan.lanes_of(samples, count)?;
+        self.prepared
+            .iter()
+            .find(|p| p.layout.lanes == lanes)
+            .ok_or_else(|| GraphError::InvalidInput(format!("no {lanes}-lane layout prepared")))
     }
 
     fn evaluate_unswitched<R: RngCore + CryptoRng>(
@@ -384,11 +479,12 @@ impl SlotEvaluator {
         keys: &SlotKeys,
         rng: Option<&mut R>,
     ) -> Result<Vec<EncryptedBatch>> {
-        let samples = self.check_inputs(inputs, keys)?;
-        let layout = &self.plan.layout;
-        // Masks: one seed per pipeline and sample, drawn up front.
+        let prepared = self.check_inputs(inputs, keys)?;
+        let layout = &prepared.layout;
+        let count = inputs[0].features();
+        // Masks: one seed per pipeline and ciphertext, drawn up front.
         let seeds: Option<Vec<[u8; 32]>> = rng.map(|rng| {
-            (0..self.pipelines.len() * samples)
+            (0..prepared.pipelines.len() * count)
                 .map(|_| {
                     let mut s = [0u8; 32];
                     rng.fill_bytes(&mut s);
@@ -396,7 +492,9 @@ impl SlotEvaluator {
                 })
                 .collect()
         });
-        self.pipelines
+        let combine = layout.second_combine();
+        prepared
+            .pipelines
             .par_iter()
             .enumerate()
             .map(|(k, p)| {
@@ -405,13 +503,13 @@ impl SlotEvaluator {
                 let x = &inputs[k];
                 let u = transform_batch(&[(x, &p.first)], rot)?;
                 let u = fold_batch(&u, &layout.first_fold(), rot)?;
-                let u = he.add_slot_values(&u, &vec![p.hidden_bias.clone(); samples])?;
+                let u = he.add_slot_values(&u, &vec![p.hidden_bias.clone(); count])?;
                 let v = match (&p.second_square, &p.product_offset) {
                     (Some(_), Some(offset)) => {
-                        let shifted = he.add_slot_values(&u, &vec![offset.clone(); samples])?;
+                        let shifted = he.add_slot_values(&u, &vec![offset.clone(); count])?;
                         Some(he.multiply(&u, &shifted)?)
                     }
-                    (Some(_), None) => Some(he.polynomials(&u, &vec![vec![0, 0, 1]; samples])?),
+                    (Some(_), None) => Some(he.polynomials(&u, &vec![vec![0, 0, 1]; count])?),
                     (None, _) => None,
                 };
                 let mut terms: Vec<(&EncryptedBatch, &SlotTransform)> = Vec::with_capacity(2);
@@ -422,15 +520,17 @@ impl SlotEvaluator {
                     terms.push((&u, t));
                 }
                 let z = transform_batch(&terms, rot)?;
-                let z = fold_batch(&z, &layout.second_fold(), rot)?;
-                let z = add_rotated_batch(&z, &layout.second_combine(), rot)?;
+                let mut z = fold_batch(&z, &layout.second_fold(), rot)?;
+                if !combine.is_empty() {
+                    z = add_rotated_batch(&z, &combine, rot)?;
+                }
                 let t = p.params.plaintext_modulus();
                 let half = (t / 2) as i64;
-                let additions: Vec<Vec<i64>> = (0..samples)
-                    .map(|s| {
+                let additions: Vec<Vec<i64>> = (0..count)
+                    .map(|c| {
                         let mut mask_rng = seeds
                             .as_ref()
-                            .map(|seeds| ChaCha20Rng::from_seed(seeds[k * samples + s]));
+                            .map(|seeds| ChaCha20Rng::from_seed(seeds[k * count + c]));
                         (0..layout.degree)
                             .map(|slot| {
                                 if layout.is_output_slot(slot) {
@@ -544,27 +644,42 @@ impl SlotClient {
     }
 
     /// Encrypts quantized inputs (each of length `d`, values in the input
-    /// quantizer's range): one batch per pipeline, one ciphertext per sample.
+    /// quantizer's range), `lanes` samples per ciphertext (1, or 2 when the
+    /// plan has the two-lane layout): one batch per pipeline, announcing
+    /// `inputs.len()` samples.
     ///
     /// # Errors
-    /// For inputs of the wrong length or out of range.
-    pub fn encrypt(&self, inputs: &[Vec<i64>]) -> Result<Vec<EncryptedBatch>> {
+    /// For no inputs, inputs of the wrong length or out of range, or a lane
+    /// count the plan does not offer.
+    pub fn encrypt(&self, inputs: &[Vec<i64>], lanes: usize) -> Result<Vec<EncryptedBatch>> {
+        let layout = self.plan.layout_for(lanes).ok_or_else(|| {
+            GraphError::InvalidInput(format!(
+                "the slot plan has no layout with {lanes} sample(s) per ciphertext"
+            ))
+        })?;
+        if inputs.is_empty() {
+            return Err(GraphError::InvalidInput("no samples to encrypt".into()));
+        }
         let slots = inputs
-            .iter()
-            .map(|x| self.plan.layout.encode_input(x))
+            .chunks(lanes)
+            .map(|chunk| {
+                let refs: Vec<&[i64]> = chunk.iter().map(Vec::as_slice).collect();
+                layout.encode_inputs(&refs)
+            })
             .collect::<Result<Vec<_>>>()?;
         self.members
             .par_iter()
             .map(|m| {
                 let t = m.params().plaintext_modulus();
                 let reduced: Vec<Vec<i64>> = slots.iter().map(|s| reduce_all(s, t)).collect();
-                Ok(m.encrypt_slots(&reduced)?)
+                Ok(m.encrypt_slots(&reduced)?.with_samples(inputs.len())?)
             })
             .collect()
     }
 
     /// Decrypts the per-pipeline results and recombines the exact integer
-    /// outputs, one vector of `o` values per sample.
+    /// outputs, one vector of `o` values per sample (the layout follows
+    /// from the batches' sample count).
     ///
     /// # Errors
     /// For results of other parameters or mismatched counts.
@@ -576,27 +691,36 @@ impl SlotClient {
                 self.members.len()
             )));
         }
+        let (samples, count) = (outputs[0].samples(), outputs[0].features());
+        if outputs
+            .iter()
+            .any(|b| b.samples() != samples || b.features() != count)
+        {
+            return Err(GraphError::InvalidInput(
+                "result batches hold different sample counts".into(),
+            ));
+        }
+        let lanes = self.plan.lanes_of(samples, count)?;
+        let layout = self
+            .plan
+            .layout_for(lanes)
+            .ok_or_else(|| GraphError::InvalidInput(format!("no {lanes}-lane layout")))?;
         let residues = self
             .members
             .par_iter()
             .zip(outputs.par_iter())
             .map(|(m, b)| {
-                let slots = m.decrypt_slot_vectors(b)?;
-                slots
-                    .iter()
-                    .map(|s| self.plan.layout.decode_output(s))
-                    .collect::<Result<Vec<_>>>()
+                let mut per_sample = Vec::with_capacity(count * lanes);
+                for slots in m.decrypt_slot_vectors(b)? {
+                    per_sample.extend(layout.decode_outputs(&slots)?);
+                }
+                per_sample.truncate(samples);
+                Ok(per_sample)
             })
             .collect::<Result<Vec<_>>>()?;
-        let samples = residues[0].len();
-        if residues.iter().any(|r| r.len() != samples) {
-            return Err(GraphError::InvalidInput(
-                "result batches hold different sample counts".into(),
-            ));
-        }
         (0..samples)
             .map(|s| {
-                (0..self.plan.layout.output_dim)
+                (0..layout.output_dim)
                     .map(|i| {
                         let r: Vec<i64> = residues.iter().map(|p| p[s][i]).collect();
                         Ok(self.crt.recombine(&r)?)
@@ -623,7 +747,9 @@ impl SlotClient {
 /// supported): the smallest number of CRT pipelines `K` whose primes hold the
 /// outputs and whose noise budget, measured on a calibration run with a
 /// throwaway key on extreme inputs, keeps [`MIN_OUTPUT_BUDGET_BITS`]; then
-/// the deepest output level that still does.
+/// the deepest output level that still does. The two-lane layout joins the
+/// plan when it fits, keeps the budget at the same `K` and the
+/// [`CostModel`] puts its per-sample time at least 25 % below one lane's.
 ///
 /// # Errors
 /// If the graph is not `Dense → quadratic → Dense`, a sample does not fit
@@ -645,6 +771,9 @@ pub fn prepare_slots(graph: &QuantizedGraph, preset: Preset) -> Result<SlotEvalu
     }
     let net = SlotNetwork::from_graph(graph)?;
     let layout = SlotLayout::new(preset.degree(), net.d, net.h, net.o)?;
+    let paired = SlotLayout::with_lanes(preset.degree(), net.d, net.h, net.o, 2)
+        .ok()
+        .filter(|p| paired_pays(&layout, p));
     let max = graph.bounds()?.output().max_abs;
     let needed = u128::BITS - (2 * max + 1).leading_zeros();
     let mut errors: Vec<String> = Vec::new();
@@ -663,6 +792,7 @@ pub fn prepare_slots(graph: &QuantizedGraph, preset: Preset) -> Result<SlotEvalu
         let plan = SlotPlan {
             crt: crt.spec().clone(),
             layout: layout.clone(),
+            paired: paired.clone(),
             output_level: 0,
         };
         match calibrate(graph, &plan) {
@@ -677,9 +807,21 @@ pub fn prepare_slots(graph: &QuantizedGraph, preset: Preset) -> Result<SlotEvalu
     )))
 }
 
+/// Whether two samples per ciphertext cost at least [`MIN_PAIRED_SAVING`]
+/// less per sample than one (by the default cost model; the pipeline count
+/// scales both alike).
+fn paired_pays(single: &SlotLayout, paired: &SlotLayout) -> bool {
+    let model = CostModel::default();
+    let one = model.slot_seconds(&SlotOperations::of_layout(single, 1), 2);
+    let two = model.slot_seconds(&SlotOperations::of_layout(paired, 1), 2);
+    two <= (1.0 - MIN_PAIRED_SAVING) * one
+}
+
 /// Runs the plan on extreme inputs with a throwaway key and returns its
 /// evaluator with the deepest output level keeping
-/// [`MIN_OUTPUT_BUDGET_BITS`].
+/// [`MIN_OUTPUT_BUDGET_BITS`] for every layout. A two-lane layout that
+/// breaks the budget is dropped from the plan (one lane always works when
+/// the plan is kept).
 fn calibrate(graph: &QuantizedGraph, plan: &SlotPlan) -> Result<SlotEvaluator> {
     let mut evaluator = SlotEvaluator::new(graph, plan)?;
     let client = SlotClient::for_evaluator(&evaluator)?;
@@ -690,31 +832,52 @@ fn calibrate(graph: &QuantizedGraph, plan: &SlotPlan) -> Result<SlotEvaluator> {
         vec![hi; d],
         (0..d).map(|j| if j % 2 == 0 { hi } else { 0 }).collect(),
     ];
-    let enc = client.encrypt(&samples)?;
-    let out = evaluator.evaluate_unswitched::<ChaCha20Rng>(&enc, &keys, None)?;
-    let budget = client.noise_budget(&out)?;
-    if budget < MIN_OUTPUT_BUDGET_BITS {
-        return Err(GraphError::InvalidGraph(format!(
-            "{} pipelines leave {budget} bits of noise budget (< {MIN_OUTPUT_BUDGET_BITS})",
-            plan.pipelines()
-        )));
-    }
-    let crt = evaluator.crt();
-    let mut level = 0;
-    for next in 1..=crt.first().max_level() {
-        let mut ok = true;
-        for ((m, b), p) in client.members().iter().zip(&out).zip(crt.members()) {
-            let switched = Evaluator::new(p).switch_to_level(b, next)?;
-            if m.noise_budget(&switched)? < MIN_OUTPUT_BUDGET_BITS {
-                ok = false;
-                break;
+    let mut level = evaluator.crt.first().max_level();
+    for lanes in [1, 2] {
+        if plan.layout_for(lanes).is_none() {
+            continue;
+        }
+        let enc = client.encrypt(&samples, lanes)?;
+        let out = evaluator.evaluate_unswitched::<ChaCha20Rng>(&enc, &keys, None)?;
+        match deepest_level(&client, &evaluator.crt, &out)? {
+            Some(l) => level = level.min(l),
+            None if lanes == 2 => {
+                // Two lanes sum twice the diagonals: drop them, keep one lane.
+                evaluator.plan.paired = None;
+                evaluator.prepared.truncate(1);
+            }
+            None => {
+                return Err(GraphError::InvalidGraph(format!(
+                    "{} pipelines leave {} bits of noise budget (< {MIN_OUTPUT_BUDGET_BITS})",
+                    plan.pipelines(),
+                    client.noise_budget(&out)?
+                )))
             }
         }
-        if !ok {
-            break;
-        }
-        level = next;
     }
     evaluator.plan.output_level = level;
     Ok(evaluator)
+}
+
+/// The deepest level at which every pipeline's results keep
+/// [`MIN_OUTPUT_BUDGET_BITS`], or `None` if even level 0 does not.
+fn deepest_level(
+    client: &SlotClient,
+    crt: &CrtParameters,
+    out: &[EncryptedBatch],
+) -> Result<Option<usize>> {
+    if client.noise_budget(out)? < MIN_OUTPUT_BUDGET_BITS {
+        return Ok(None);
+    }
+    let mut level = 0;
+    for next in 1..=crt.first().max_level() {
+        for ((m, b), p) in client.members().iter().zip(out).zip(crt.members()) {
+            let switched = Evaluator::new(p).switch_to_level(b, next)?;
+            if m.noise_budget(&switched)? < MIN_OUTPUT_BUDGET_BITS {
+                return Ok(Some(level));
+            }
+        }
+        level = next;
+    }
+    Ok(Some(level))
 }

@@ -29,6 +29,15 @@
 //!
 //! Every other slot of the result holds a meaningless partial sum; the
 //! server masks them with random values before replying.
+//!
+//! **Two samples side by side** ([`SlotLayout::with_lanes`], `lanes = 2`):
+//! each row holds its own sample (row `r` is lane `r`). The first layer
+//! spreads a sample over its row's `R/P` blocks only (twice the diagonals
+//! of one lane, `m1 = ⌈d / (R/P)⌉`), the block sum stops before the row
+//! swap, the second layer's copies cover every offset within each row
+//! (`B2·m2 ≥ P`, both rows at the same bases) and there is no row
+//! combination: lane `r`'s `z[i]` ends at row `r`, column `i`. The same
+//! work (rotations are shared by both rows) then serves two samples.
 
 use std::collections::BTreeMap;
 
@@ -62,15 +71,38 @@ pub struct SlotLayout {
     pub row_offset: usize,
     /// Baby-step size of both layers' baby-step/giant-step products.
     pub baby: usize,
+    /// Samples per ciphertext: 1 (one sample over both rows) or 2 (one
+    /// sample per row).
+    #[serde(default = "one_lane")]
+    pub lanes: usize,
+}
+
+fn one_lane() -> usize {
+    1
 }
 
 impl SlotLayout {
-    /// The layout for a `d → h → o` network at degree `degree`.
+    /// The one-sample layout for a `d → h → o` network at degree `degree`.
     ///
     /// # Errors
     /// [`GraphError::InvalidGraph`] if one sample does not fit one ciphertext.
     pub fn new(degree: usize, d: usize, h: usize, o: usize) -> Result<Self> {
+        Self::with_lanes(degree, d, h, o, 1)
+    }
+
+    /// The layout holding `lanes` samples per ciphertext (1, or 2: one per
+    /// row).
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidGraph`] for other lane counts or if `lanes`
+    /// samples do not fit one ciphertext.
+    pub fn with_lanes(degree: usize, d: usize, h: usize, o: usize, lanes: usize) -> Result<Self> {
         let half = degree / 2;
+        if !(1..=2).contains(&lanes) {
+            return Err(GraphError::InvalidGraph(format!(
+                "slot layouts hold 1 or 2 samples per ciphertext, not {lanes}"
+            )));
+        }
         if d == 0 || h == 0 || o == 0 || !degree.is_power_of_two() || degree < 16 {
             return Err(GraphError::InvalidGraph(format!(
                 "no slot layout for dimensions {d} → {h} → {o} at N = {degree}"
@@ -82,9 +114,9 @@ impl SlotLayout {
             if period > half {
                 break None;
             }
-            let m1 = d.div_ceil(2 * half / period);
+            let m1 = d.div_ceil(2 * half / period / lanes);
             if h + m1 - 1 <= period {
-                if let Some(second) = second_layer_fit(period, half, o) {
+                if let Some(second) = second_layer_fit(period, half, o, lanes) {
                     break Some((period, m1, second));
                 }
             }
@@ -93,7 +125,8 @@ impl SlotLayout {
         let (period, m1, (second_copies, second_diagonals, spacing, row_offset)) = found
             .ok_or_else(|| {
                 GraphError::InvalidGraph(format!(
-                    "a {d} → {h} → {o} network does not fit one ciphertext of {degree} slots"
+                    "{lanes} sample(s) of a {d} → {h} → {o} network do not fit one ciphertext \
+                     of {degree} slots"
                 ))
             })?;
         let m = m1.max(second_diagonals);
@@ -112,6 +145,7 @@ impl SlotLayout {
             spacing,
             row_offset,
             baby,
+            lanes,
         })
     }
 
@@ -129,13 +163,40 @@ impl SlotLayout {
         row * self.half() + col
     }
 
+    /// Index of block `blk` of `row` among its sample's blocks (a sample
+    /// spans both rows with one lane, one row with two).
+    fn sample_block(&self, row: usize, blk: usize) -> usize {
+        if self.lanes == 1 {
+            row * self.blocks_per_row() + blk
+        } else {
+            blk
+        }
+    }
+
     /// The client's slot vector for one quantized input `x` (length `d`).
     ///
     /// # Errors
     /// [`GraphError::InvalidInput`] for a wrong length.
     pub fn encode_input(&self, x: &[i64]) -> Result<Vec<i64>> {
+        self.encode_inputs(&[x])
+    }
+
+    /// The client's slot vector for up to [`SlotLayout::lanes`] quantized
+    /// inputs (each of length `d`); sample `l` goes to lane `l`, missing
+    /// lanes stay zero.
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidInput`] for a wrong length or count.
+    pub fn encode_inputs(&self, xs: &[&[i64]]) -> Result<Vec<i64>> {
         let d = self.input_dim;
-        if x.len() != d {
+        if xs.is_empty() || xs.len() > self.lanes {
+            return Err(GraphError::InvalidInput(format!(
+                "{} inputs for a layout of {} lane(s)",
+                xs.len(),
+                self.lanes
+            )));
+        }
+        if let Some(x) = xs.iter().find(|x| x.len() != d) {
             return Err(GraphError::InvalidInput(format!(
                 "input has {} values, the layout expects {d}",
                 x.len()
@@ -144,8 +205,11 @@ impl SlotLayout {
         let mut slots = vec![0i64; self.degree];
         let extent = self.hidden_dim + self.first_diagonals - 1;
         for row in 0..2 {
+            let Some(x) = xs.get(if self.lanes == 1 { 0 } else { row }) else {
+                continue;
+            };
             for blk in 0..self.blocks_per_row() {
-                let c = row * self.blocks_per_row() + blk;
+                let c = self.sample_block(row, blk);
                 for k in 0..extent {
                     slots[self.slot(row, blk * self.period + k)] =
                         x[(c * self.first_diagonals + k) % d];
@@ -164,7 +228,7 @@ impl SlotLayout {
             let mut diag = vec![0i64; self.degree];
             for row in 0..2 {
                 for blk in 0..self.blocks_per_row() {
-                    let c = row * self.blocks_per_row() + blk;
+                    let c = self.sample_block(row, blk);
                     let offset = c * m1 + r;
                     if offset >= d {
                         continue;
@@ -205,13 +269,15 @@ impl SlotLayout {
             out.push(Rotation::Columns(stride));
             stride *= 2;
         }
-        out.push(Rotation::SwapRows);
+        if self.lanes == 1 {
+            out.push(Rotation::SwapRows);
+        }
         out
     }
 
     /// Base column of second-layer output copy `c` in `row`.
     fn copy_base(&self, row: usize, c: usize) -> usize {
-        if row == 0 {
+        if row == 0 || self.lanes == 2 {
             c * self.spacing
         } else {
             self.row_offset + c * self.spacing
@@ -236,6 +302,10 @@ impl SlotLayout {
         let mut seen = vec![false; p];
         let mut diags: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
         for row in 0..2 {
+            if self.lanes == 2 {
+                // Each row covers every offset for its own sample.
+                seen.fill(false);
+            }
             for c in 0..self.second_copies {
                 let base = self.copy_base(row, c);
                 for r in 0..m2 {
@@ -272,30 +342,41 @@ impl SlotLayout {
         out
     }
 
-    /// The rotations moving row 1's sum onto row 0's (then added).
+    /// The rotations moving row 1's sum onto row 0's (then added); none
+    /// with two lanes.
     pub fn second_combine(&self) -> Vec<Rotation> {
-        if self.row_offset == 0 {
+        if self.lanes == 2 {
+            Vec::new()
+        } else if self.row_offset == 0 {
             vec![Rotation::SwapRows]
         } else {
             vec![Rotation::Columns(self.row_offset), Rotation::SwapRows]
         }
     }
 
-    /// An output-sized vector (`o` values) at the output slots.
+    /// An output-sized vector (`o` values) at every lane's output slots.
     pub fn output_vector(&self, values: &[i64]) -> Result<Vec<i64>> {
         check_len(values, self.output_dim, "output vector")?;
         let mut slots = vec![0i64; self.degree];
-        slots[..values.len()].copy_from_slice(values);
+        for lane in 0..self.lanes {
+            let start = self.slot(lane, 0);
+            slots[start..start + values.len()].copy_from_slice(values);
+        }
         Ok(slots)
     }
 
-    /// Whether slot `s` holds an output value.
+    /// Whether slot `s` holds an output value (of any lane).
     pub fn is_output_slot(&self, s: usize) -> bool {
-        s < self.output_dim
+        s / self.half() < self.lanes && s % self.half() < self.output_dim
     }
 
-    /// The `o` outputs from a decrypted result's slots.
+    /// The `o` outputs of lane 0 from a decrypted result's slots.
     pub fn decode_output(&self, slots: &[i64]) -> Result<Vec<i64>> {
+        Ok(self.decode_outputs(slots)?.swap_remove(0))
+    }
+
+    /// The `o` outputs of every lane from a decrypted result's slots.
+    pub fn decode_outputs(&self, slots: &[i64]) -> Result<Vec<Vec<i64>>> {
         if slots.len() != self.degree {
             return Err(GraphError::InvalidInput(format!(
                 "{} slots for a layout of {}",
@@ -303,7 +384,12 @@ impl SlotLayout {
                 self.degree
             )));
         }
-        Ok(slots[..self.output_dim].to_vec())
+        Ok((0..self.lanes)
+            .map(|lane| {
+                let start = self.slot(lane, 0);
+                slots[start..start + self.output_dim].to_vec()
+            })
+            .collect())
     }
 
     /// Every rotation the evaluation uses (the Galois keys a client makes).
@@ -325,15 +411,26 @@ impl SlotLayout {
 
 /// The second layer's `(B2, m2, σ, ρ)` at period `p`: the most output copies
 /// per row (a power of two) whose spacing holds `o` outputs and whose two
-/// rows of copies fit `half` columns.
-fn second_layer_fit(p: usize, half: usize, o: usize) -> Option<(usize, usize, usize, usize)> {
+/// rows of copies fit `half` columns. With one lane the two rows share the
+/// offsets; with two each row covers all of them.
+fn second_layer_fit(
+    p: usize,
+    half: usize,
+    o: usize,
+    lanes: usize,
+) -> Option<(usize, usize, usize, usize)> {
     let mut b2 = (half / o).max(1);
     b2 = 1 << (usize::BITS - 1 - b2.leading_zeros());
+    let sharing_rows = 2 / lanes;
     while b2 >= 1 {
-        let m2 = p.div_ceil(2 * b2);
+        let m2 = p.div_ceil(sharing_rows * b2);
         if m2 < p && p - m2 >= o {
             let sigma = p - m2;
-            let rho = (p - (b2 * m2) % p) % p;
+            let rho = if lanes == 2 {
+                0
+            } else {
+                (p - (b2 * m2) % p) % p
+            };
             if rho + (b2 - 1) * sigma + o <= half {
                 return Some((b2, m2, sigma, rho));
             }
@@ -386,6 +483,10 @@ mod tests {
     }
 
     fn simulate_combine(x: &[i64], rotations: &[Rotation]) -> Vec<i64> {
+        if rotations.is_empty() {
+            // No combination step (two lanes): the evaluator skips it.
+            return x.to_vec();
+        }
         let mut moved = x.to_vec();
         for r in rotations {
             moved = r.apply(&moved);
@@ -393,30 +494,40 @@ mod tests {
         x.iter().zip(&moved).map(|(a, b)| a + b).collect()
     }
 
-    fn check_shape(n: usize, d: usize, h: usize, o: usize, seed: u64) {
+    fn check_shape(n: usize, d: usize, h: usize, o: usize, lanes: usize, seed: u64) {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let Ok(layout) = SlotLayout::new(n, d, h, o) else {
+        let Ok(layout) = SlotLayout::with_lanes(n, d, h, o, lanes) else {
             assert!(d.max(h).max(o) > 40, "{d} → {h} → {o} should fit {n} slots");
             return;
         };
         let w1: Vec<i64> = (0..h * d).map(|_| rng.random_range(-9..10)).collect();
         let w2: Vec<i64> = (0..o * h).map(|_| rng.random_range(-9..10)).collect();
         let scale: Vec<i64> = (0..h).map(|_| rng.random_range(-3..4)).collect();
-        let x: Vec<i64> = (0..d).map(|_| rng.random_range(0..16)).collect();
-        // First layer and fold: u replicated in every block.
-        let slots = layout.encode_input(&x).unwrap();
+        // One distinct sample per lane.
+        let xs: Vec<Vec<i64>> = (0..lanes)
+            .map(|_| (0..d).map(|_| rng.random_range(0..16)).collect())
+            .collect();
+        let refs: Vec<&[i64]> = xs.iter().map(Vec::as_slice).collect();
+        // First layer and fold: each lane's u replicated in its blocks.
+        let slots = layout.encode_inputs(&refs).unwrap();
         let u_slots = simulate_fold(
             &simulate_dense(&slots, &layout.first_layer(&w1).unwrap()),
             &layout.first_fold(),
         );
-        let u: Vec<i64> = (0..h)
-            .map(|k| (0..d).map(|j| w1[k * d + j] * x[j]).sum())
+        let us: Vec<Vec<i64>> = xs
+            .iter()
+            .map(|x| {
+                (0..h)
+                    .map(|k| (0..d).map(|j| w1[k * d + j] * x[j]).sum())
+                    .collect()
+            })
             .collect();
         let period = layout.period;
         for (s, got) in u_slots.iter().enumerate() {
+            let lane = if lanes == 1 { 0 } else { s / (n / 2) };
             let k = (s % (n / 2)) % period;
-            let expect = if k < h { u[k] } else { 0 };
+            let expect = if k < h { us[lane][k] } else { 0 };
             assert_eq!(*got, expect, "slot {s} of the first layer");
         }
         // Second layer from the replicated u.
@@ -427,10 +538,18 @@ mod tests {
             ),
             &layout.second_combine(),
         );
-        let z: Vec<i64> = (0..o)
-            .map(|i| (0..h).map(|j| w2[i * h + j] * scale[j] * u[j]).sum())
+        let zs: Vec<Vec<i64>> = us
+            .iter()
+            .map(|u| {
+                (0..o)
+                    .map(|i| (0..h).map(|j| w2[i * h + j] * scale[j] * u[j]).sum())
+                    .collect()
+            })
             .collect();
-        assert_eq!(layout.decode_output(&z_slots).unwrap(), z);
+        assert_eq!(layout.decode_outputs(&z_slots).unwrap(), zs);
+        assert_eq!(layout.decode_output(&z_slots).unwrap(), zs[0]);
+        let outputs = (0..n).filter(|&s| layout.is_output_slot(s)).count();
+        assert_eq!(outputs, lanes * o);
         // Every rotation used is in the key list.
         let keys = layout.rotations();
         for r in layout
@@ -457,21 +576,41 @@ mod tests {
             (1024, 96, 128)
         );
         assert!(SlotLayout::new(8192, 4000, 4000, 10).is_err());
+        // Two lanes: one row per sample, twice the diagonals.
+        let l = SlotLayout::with_lanes(8192, 384, 384, 382, 2).unwrap();
+        assert_eq!(
+            (l.period, l.first_diagonals, l.second_diagonals, l.lanes),
+            (512, 48, 64, 2)
+        );
+        assert!(!l.rotations().contains(&Rotation::SwapRows));
+        assert!(SlotLayout::with_lanes(8192, 384, 384, 382, 3).is_err());
     }
 
     #[test]
     fn paper_sized_layouts_compute_the_network() {
         SlotLayout::new(8192, 384, 384, 382).unwrap();
         SlotLayout::new(8192, 768, 768, 766).unwrap();
-        check_shape(8192, 384, 384, 382, 1);
-        check_shape(8192, 768, 768, 766, 2);
+        check_shape(8192, 384, 384, 382, 1, 1);
+        check_shape(8192, 768, 768, 766, 1, 2);
+        check_shape(8192, 384, 384, 382, 2, 3);
+        check_shape(8192, 768, 768, 766, 2, 4);
+    }
+
+    #[test]
+    fn a_two_lane_layout_with_one_sample_leaves_lane_one_zero() {
+        let layout = SlotLayout::with_lanes(256, 20, 12, 7, 2).unwrap();
+        let x: Vec<i64> = (1..=20).collect();
+        let slots = layout.encode_inputs(&[&x]).unwrap();
+        assert!(slots[128..].iter().all(|&v| v == 0));
+        assert!(layout.encode_inputs(&[&x, &x, &x]).is_err());
+        assert!(layout.encode_inputs(&[&x[..19]]).is_err());
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
         #[test]
-        fn layouts_compute_the_network(d in 1usize..80, h in 1usize..80, o in 1usize..80, seed in any::<u64>()) {
-            check_shape(256, d, h, o, seed);
+        fn layouts_compute_the_network(d in 1usize..80, h in 1usize..80, o in 1usize..80, lanes in 1usize..=2, seed in any::<u64>()) {
+            check_shape(256, d, h, o, lanes, seed);
         }
     }
 }

@@ -48,26 +48,33 @@ fn assert_slot_exact(q: &QuantizedGraph, xs: &[Vec<f32>]) -> cryptotl_graph::Slo
         rotations: rot,
     };
     let qx: Vec<Vec<i64>> = xs.iter().map(|x| q.quantize_input(x).unwrap()).collect();
-    let enc = client.encrypt(&qx).unwrap();
-    let uploaded: Vec<EncryptedBatch> = enc
-        .iter()
-        .zip(server.crt().members())
-        .map(|(b, p)| EncryptedBatch::from_bytes(&b.to_bytes(), p, 64).unwrap())
-        .collect();
-    let t1 = Instant::now();
-    let out = server.evaluate(&uploaded, &server_keys).unwrap();
-    eprintln!("server: {:?} for {} samples", t1.elapsed(), xs.len());
-    let back: Vec<EncryptedBatch> = out
-        .iter()
-        .zip(client.crt().members())
-        .map(|(b, p)| EncryptedBatch::from_bytes(&b.to_bytes(), p, 64).unwrap())
-        .collect();
-    for b in &back {
-        assert_eq!(b.level(), plan.output_level);
-    }
-    let got = client.decrypt(&back).unwrap();
     let expected = q.evaluate_integer_batch(&qx).unwrap();
-    assert_eq!(got, expected);
+    // Every layout of the plan: one sample per ciphertext, and two.
+    for lanes in plan.layouts().map(|l| l.lanes) {
+        let enc = client.encrypt(&qx, lanes).unwrap();
+        assert_eq!(enc[0].features(), qx.len().div_ceil(lanes));
+        let uploaded: Vec<EncryptedBatch> = enc
+            .iter()
+            .zip(server.crt().members())
+            .map(|(b, p)| EncryptedBatch::from_bytes(&b.to_bytes(), p, 64).unwrap())
+            .collect();
+        let t1 = Instant::now();
+        let out = server.evaluate(&uploaded, &server_keys).unwrap();
+        eprintln!(
+            "server: {:?} for {} samples, {lanes} per ciphertext",
+            t1.elapsed(),
+            xs.len()
+        );
+        let back: Vec<EncryptedBatch> = out
+            .iter()
+            .zip(client.crt().members())
+            .map(|(b, p)| EncryptedBatch::from_bytes(&b.to_bytes(), p, 64).unwrap())
+            .collect();
+        for b in &back {
+            assert_eq!(b.level(), plan.output_level);
+        }
+        assert_eq!(client.decrypt(&back).unwrap(), expected, "{lanes} lane(s)");
+    }
     plan
 }
 
@@ -81,8 +88,75 @@ fn cryptotl_lower_network_d384_is_exact_with_slot_packing() {
     let mut xs = random_inputs(&mut rng, 2, d);
     xs.push(vec![5.0; d]);
     let plan = assert_slot_exact(&q, &xs);
-    // Galois keys only for the steps the layout uses.
-    assert_eq!(plan.rotations(), plan.layout.rotations());
+    // Two samples side by side pay at d = 384: the plan offers them, and
+    // the Galois keys cover exactly the steps of both layouts.
+    let paired = plan.paired.as_ref().expect("a two-lane layout at d = 384");
+    assert_eq!(paired.lanes, 2);
+    let mut union = plan.layout.rotations();
+    union.extend(paired.rotations());
+    union.sort_unstable();
+    union.dedup();
+    assert_eq!(plan.rotations(), union);
+}
+
+/// The layout follows from the announced sample count; counts that match no
+/// layout of the plan are refused, by the client and by the server.
+#[test]
+fn sample_counts_pick_the_layout_or_are_refused() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let d = 16;
+    let g = Graph::cryptotl_lower(d, &mut rng).unwrap();
+    let train = random_inputs(&mut rng, 50, d);
+    let q = QuantizedGraph::fuse_and_quantize(
+        &g,
+        InputQuantizer::fit(&train, 4).unwrap(),
+        &WeightQuantization::per_output_channel(4).unwrap(),
+    )
+    .unwrap();
+    let mut plan = plan_slots(&q, Preset::N8192).unwrap();
+    assert!(plan.paired.is_some());
+    for (samples, ciphertexts, lanes) in [(1, 1, Some(1)), (2, 2, Some(1)), (2, 1, Some(2))] {
+        assert_eq!(plan.lanes_of(samples, ciphertexts).ok(), lanes);
+    }
+    assert_eq!(plan.lanes_of(3, 2).ok(), Some(2));
+    for (samples, ciphertexts) in [(3, 1), (1, 2), (5, 2), (0, 1), (1, 0)] {
+        assert!(plan.lanes_of(samples, ciphertexts).is_err());
+    }
+    // A server whose plan has one lane refuses a paired request.
+    let server = SlotEvaluator::new(&q, &plan).unwrap();
+    let client = SlotClient::for_evaluator(&server).unwrap();
+    let keys = client.keys().unwrap();
+    let qx: Vec<Vec<i64>> = random_inputs(&mut rng, 3, d)
+        .iter()
+        .map(|x| q.quantize_input(x).unwrap())
+        .collect();
+    let paired = client.encrypt(&qx, 2).unwrap();
+    assert!(client.encrypt(&qx, 3).is_err());
+    // Announcing more samples than the ciphertexts carry.
+    let inflated: Vec<EncryptedBatch> = paired
+        .iter()
+        .map(|b| b.clone().with_samples(5).unwrap())
+        .collect();
+    assert!(server.evaluate(&inflated, &keys).is_err());
+    // Pipelines announcing different counts (when there are several).
+    if paired.len() > 1 {
+        let mut mixed = paired.clone();
+        mixed[0] = mixed[0].clone().with_samples(4).unwrap();
+        assert!(server.evaluate(&mixed, &keys).is_err());
+    }
+    assert_eq!(
+        client
+            .decrypt(&server.evaluate(&paired, &keys).unwrap())
+            .unwrap(),
+        q.evaluate_integer_batch(&qx).unwrap()
+    );
+    plan.paired = None;
+    let single = SlotEvaluator::new(&q, &plan).unwrap();
+    let single_client = SlotClient::for_evaluator(&single).unwrap();
+    assert!(single_client.encrypt(&qx, 2).is_err());
+    assert!(single
+        .evaluate(&paired, &single_client.keys().unwrap())
+        .is_err());
 }
 
 proptest! {

@@ -60,6 +60,23 @@ impl EncryptedBatch {
         self.samples
     }
 
+    /// The same ciphertexts announcing `samples` samples (for slot vectors,
+    /// where one ciphertext may carry several samples side by side; the
+    /// count travels in the wire format).
+    ///
+    /// # Errors
+    /// [`HeError::InvalidInput`] unless `1 ≤ samples ≤ N`.
+    pub fn with_samples(mut self, samples: usize) -> Result<Self> {
+        let n = self.params.degree();
+        if samples == 0 || samples > n {
+            return Err(HeError::InvalidInput(format!(
+                "a batch carries 1..={n} samples, not {samples}"
+            )));
+        }
+        self.samples = samples;
+        Ok(self)
+    }
+
     /// Number of features (ciphertexts).
     pub fn features(&self) -> usize {
         self.ciphertexts.len()
