@@ -67,7 +67,7 @@ impl LowerClient {
 
     /// Chooses the packing of this client's requests (the default is batch
     /// packing). `auto` and `slots` generate the slot-packing keys when the
-    /// card offers slot packing (their upload, about 19 MB at d = 384, joins
+    /// card offers slot packing (their upload, about 25 MB at d = 384, joins
     /// [`LowerClient::evaluation_key_bytes`]); `auto` then decides per
     /// request with the cost model ([`LowerClient::decide`]) and falls back
     /// to batch packing when the card offers no slot packing.

@@ -258,9 +258,10 @@ struct ClientFlags {
     ca_cert: Option<PathBuf>,
     /// How samples are packed into ciphertexts: `batch` (one slot per
     /// sample; cheapest for many samples), `slots` (one sample per
-    /// ciphertext; lowest latency for a few), or `auto` (the cost model
-    /// picks per request; the choice is printed). `slots` and `auto` upload
-    /// the slot-packing keys (about 19 MB at d = 384) once per session when
+    /// ciphertext, or two side by side when the server's plan has that
+    /// layout; lowest latency for a few), or `auto` (the cost model picks
+    /// per request; the choice is printed). `slots` and `auto` upload
+    /// the slot-packing keys (about 25 MB at d = 384) once per session when
     /// the server offers slot packing.
     #[arg(long, default_value = "auto", value_name = "auto|batch|slots")]
     packing: PackingChoice,

@@ -54,8 +54,8 @@ const MIN_PRIME_BITS: u32 = 17;
 
 /// The two-lane layout joins a plan only if the cost model puts its
 /// per-sample server time at least this fraction below one lane's: it
-/// doubles the diagonals the server keeps (at d = 384 it saves about a
-/// third and joins; at d = 768 about a fifth, for 2 × 170 MB of diagonals,
+/// triples the diagonals the server keeps (at d = 384 it saves about a
+/// third and joins; at d = 768 about a fifth, for ≈ 430 MB more diagonals,
 /// and does not).
 const MIN_PAIRED_SAVING: f64 = 0.25;
 
