@@ -61,26 +61,17 @@ impl SlotCard {
     pub fn validate(&self, input_dim: usize, output_dim: usize) -> Result<CrtParameters, Error> {
         let crt = CrtParameters::new(&self.plan.crt)
             .map_err(|e| Error::InvalidCard(format!("slot parameters: {e}")))?;
-        for (lanes, l) in [(1, Some(&self.plan.layout)), (2, self.plan.paired.as_ref())] {
-            let Some(l) = l else { continue };
-            let expected = cryptotl_graph::SlotLayout::with_lanes(
-                l.degree,
-                l.input_dim,
-                l.hidden_dim,
-                l.output_dim,
-                lanes,
-            )
+        self.plan
+            .check_layouts()
             .map_err(|e| Error::InvalidCard(format!("slot layout: {e}")))?;
-            if &expected != l
-                || l.input_dim != input_dim
-                || l.output_dim != output_dim
-                || l.degree != crt.first().degree()
-                || l.hidden_dim != self.plan.layout.hidden_dim
-            {
-                return Err(Error::InvalidCard(
-                    "the slot layout does not match the model's dimensions".into(),
-                ));
-            }
+        let l = &self.plan.layout;
+        if l.input_dim != input_dim
+            || l.output_dim != output_dim
+            || l.degree != crt.first().degree()
+        {
+            return Err(Error::InvalidCard(
+                "the slot layout does not match the model's dimensions".into(),
+            ));
         }
         if self.rotations != self.plan.rotations() {
             return Err(Error::InvalidCard(

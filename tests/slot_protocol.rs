@@ -68,6 +68,17 @@ fn slot_requests_round_trip_exactly() {
     }
     // The card lists exactly the rotations the layouts use.
     assert_eq!(server.card().rotations, server.card().plan.rotations());
+    // A card whose two-lane layout is not the one the dimensions imply (or
+    // is a second one-lane layout) is refused.
+    let (d, o) = (model.graph.input_dim(), model.graph.output_dim());
+    for tamper in [
+        |l: &mut cryptotl::graph::SlotLayout| l.first_diagonals += 1,
+        |l: &mut cryptotl::graph::SlotLayout| l.lanes = 1,
+    ] {
+        let mut card = server.card().clone();
+        tamper(card.plan.paired.as_mut().unwrap());
+        assert!(SlotLowerClient::new(&card, d, o).is_err());
+    }
 }
 
 #[test]

@@ -91,6 +91,28 @@ impl SlotPlan {
         std::iter::once(&self.layout).chain(self.paired.as_ref())
     }
 
+    /// Checks that the layouts are the ones their dimensions imply (one lane,
+    /// and two lanes for `paired`), as [`SlotLayout::with_lanes`] derives
+    /// them: a plan from the network (a model card) cannot smuggle in
+    /// another data flow.
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidInput`] naming the mismatch.
+    pub fn check_layouts(&self) -> Result<()> {
+        let l = &self.layout;
+        for (lanes, layout) in [(1, Some(l)), (2, self.paired.as_ref())] {
+            let Some(layout) = layout else { continue };
+            let expected =
+                SlotLayout::with_lanes(l.degree, l.input_dim, l.hidden_dim, l.output_dim, lanes)?;
+            if layout != &expected {
+                return Err(GraphError::InvalidInput(format!(
+                    "the {lanes}-lane slot layout is not the one its dimensions imply"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The layout holding `lanes` samples per ciphertext, if the plan has it.
     pub fn layout_for(&self, lanes: usize) -> Option<&SlotLayout> {
         self.layouts().find(|l| l.lanes == lanes)
@@ -346,16 +368,13 @@ impl SlotEvaluator {
     /// plan's layout, or its outputs do not fit the plan's moduli product.
     pub fn new(graph: &QuantizedGraph, plan: &SlotPlan) -> Result<Self> {
         let net = SlotNetwork::from_graph(graph)?;
-        for (lanes, layout) in [(1, Some(&plan.layout)), (2, plan.paired.as_ref())] {
-            let Some(layout) = layout else { continue };
-            let expected = SlotLayout::with_lanes(layout.degree, net.d, net.h, net.o, lanes)?;
-            if layout != &expected {
-                return Err(GraphError::InvalidInput(
-                    "the slot plan was made for another network shape".into(),
-                ));
-            }
-        }
         let layout = &plan.layout;
+        if (layout.input_dim, layout.hidden_dim, layout.output_dim) != (net.d, net.h, net.o) {
+            return Err(GraphError::InvalidInput(
+                "the slot plan was made for another network shape".into(),
+            ));
+        }
+        plan.check_layouts()?;
         let crt = CrtParameters::new(&plan.crt)?;
         check_outputs_fit(graph, &crt)?;
         if crt.first().degree() != layout.degree {
