@@ -633,9 +633,15 @@ impl EvaluationKeys {
 impl RotationKeys {
     /// Serializes the keys (header + body, see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut body = Vec::with_capacity(4 + self.encoded_len() + 9 * self.encoded.len());
-        body.extend_from_slice(&(self.encoded.len() as u32).to_le_bytes());
-        for (r, bytes) in &self.encoded {
+        let encoded: Vec<(Rotation, Vec<u8>)> = self
+            .keys
+            .par_iter()
+            .map(|(r, k)| (*r, k.encode(&self.params, *r)))
+            .collect();
+        let total: usize = encoded.iter().map(|(_, b)| b.len() + 9).sum();
+        let mut body = Vec::with_capacity(4 + total);
+        body.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
+        for (r, bytes) in &encoded {
             let (kind, step) = r.tag();
             body.push(kind);
             body.extend_from_slice(&step.to_le_bytes());
@@ -680,23 +686,16 @@ impl RotationKeys {
                 r.bytes.len()
             )));
         }
-        let parsed = raw
+        let keys = raw
             .into_par_iter()
             .map(|(rotation, data)| {
                 let key = RotationKeys::parse_key(params, rotation, data)?;
-                Ok((rotation, data.to_vec(), key))
+                Ok((rotation, std::sync::Arc::new(key)))
             })
-            .collect::<Result<Vec<_>>>()?;
-        let mut keys = std::collections::BTreeMap::new();
-        let mut encoded = std::collections::BTreeMap::new();
-        for (rotation, data, key) in parsed {
-            keys.insert(rotation, std::sync::Arc::new(key));
-            encoded.insert(rotation, data);
-        }
+            .collect::<Result<std::collections::BTreeMap<_, _>>>()?;
         Ok(RotationKeys {
             params: params.clone(),
             keys,
-            encoded,
         })
     }
 }

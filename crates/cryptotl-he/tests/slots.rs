@@ -120,6 +120,12 @@ fn rotation_keys_round_trip_and_hostile_bytes_are_refused() {
     // is what the header carries, so read with member 0).
     let back = cryptotl_he::slots::RotationKeys::from_bytes(&bytes, crt.first(), 64).unwrap();
     assert_eq!(back.rotations(), keys.rotations());
+    // No encoding is kept: the parsed keys re-encode to the very same bytes
+    // (from c0 and the seed of c1), and hold only the NTT-Shoup tables.
+    assert_eq!(back.to_bytes(), bytes);
+    let n = crt.first().degree();
+    let l = crt.first().moduli().len();
+    assert_eq!(back.resident_bytes(), 2 * (2 * l * 2 * l * n * 8 + 32));
     // The parsed keys rotate correctly.
     let client = base.for_parameters(&crt.members()[1]).unwrap();
     let x: Vec<i64> = (0..8192).map(|i| i % 97).collect();

@@ -25,11 +25,32 @@ const SEED_LEN: usize = 32;
 pub const MAX_ROTATION_KEYS: usize = 512;
 
 /// One key-switching key `(c0_i, c1_i)_i` from `s(X^g)` to `s`, in the
-/// NTT-Shoup form used for multiplication, with its substitution exponent.
+/// NTT-Shoup form used for multiplication, with its substitution exponent
+/// and the seed its `c1_i` come from (which, with `c0`, re-encodes it).
 pub(crate) struct SwitchingKey {
     pub(crate) exponent: SubstitutionExponent,
     pub(crate) c0: Vec<Poly>,
     pub(crate) c1: Vec<Poly>,
+    seed: [u8; SEED_LEN],
+}
+
+impl SwitchingKey {
+    /// The fhe.rs Galois-key encoding of this key for `rotation` (seeded:
+    /// `c0` and the seed of `c1`), as [`RotationKeys::parse_key`] reads it.
+    pub(crate) fn encode(&self, params: &HeParameters, rotation: Rotation) -> Vec<u8> {
+        fhe::proto::bfv::GaloisKey {
+            ksk: Some(fhe::proto::bfv::KeySwitchingKey {
+                c0: self.c0.iter().map(FheSerialize::to_bytes).collect(),
+                c1: Vec::new(),
+                seed: self.seed.to_vec(),
+                ciphertext_level: 0,
+                ksk_level: 0,
+                log_base: 0,
+            }),
+            exponent: rotation.exponent(params.degree()) as u32,
+        }
+        .encode_to_vec()
+    }
 }
 
 /// The rotation keys of one client: one Galois key per [`Rotation`] the
@@ -37,21 +58,10 @@ pub(crate) struct SwitchingKey {
 /// secret key under RLWE); sent once per session. Usable with every member
 /// of a [`crate::crt::CrtParameters`] family (key switching does not depend
 /// on the plaintext modulus).
+#[derive(Clone)]
 pub struct RotationKeys {
     pub(crate) params: HeParameters,
     pub(crate) keys: BTreeMap<Rotation, Arc<SwitchingKey>>,
-    /// fhe.rs encodings of the keys, kept for serialization.
-    pub(crate) encoded: BTreeMap<Rotation, Vec<u8>>,
-}
-
-impl Clone for RotationKeys {
-    fn clone(&self) -> Self {
-        Self {
-            params: self.params.clone(),
-            keys: self.keys.clone(),
-            encoded: self.encoded.clone(),
-        }
-    }
 }
 
 impl fmt::Debug for RotationKeys {
@@ -134,26 +144,26 @@ impl RotationKeys {
         let c1 = regenerate_c1(&ctx, seed, l);
         let exponent = SubstitutionExponent::new(&ctx, rotation.exponent(n))
             .map_err(|e| HeError::Fhe(e.to_string()))?;
-        Ok(SwitchingKey { exponent, c0, c1 })
-    }
-
-    /// Total size of the keys' encodings in bytes (what a session uploads).
-    pub fn encoded_len(&self) -> usize {
-        self.encoded.values().map(Vec::len).sum()
+        Ok(SwitchingKey {
+            exponent,
+            c0,
+            c1,
+            seed,
+        })
     }
 
     /// Memory the parsed keys occupy: both halves of every key-switching
     /// component in NTT-Shoup form (two `u64` tables per modulus and
-    /// coefficient) plus the kept encodings.
+    /// coefficient). No encoding is kept: [`RotationKeys::to_bytes`]
+    /// re-encodes from `c0` and the seed.
     pub fn resident_bytes(&self) -> usize {
         let n = self.params.degree();
         let l = self.params.moduli().len();
         let per_poly = 2 * l * n * std::mem::size_of::<u64>();
         self.keys
             .values()
-            .map(|k| (k.c0.len() + k.c1.len()) * per_poly)
+            .map(|k| (k.c0.len() + k.c1.len()) * per_poly + SEED_LEN)
             .sum::<usize>()
-            + self.encoded_len()
     }
 }
 
@@ -212,21 +222,13 @@ impl ClientKeys {
                 let [gk] = proto.gk.as_slice() else {
                     return Err(HeError::Fhe("fhe.rs produced an unexpected key set".into()));
                 };
-                let bytes = gk.encode_to_vec();
-                let key = RotationKeys::parse_key(&params, r, &bytes)?;
-                Ok((r, bytes, key))
+                let key = RotationKeys::parse_key(&params, r, &gk.encode_to_vec())?;
+                Ok((r, Arc::new(key)))
             })
-            .collect::<Result<Vec<_>>>()?;
-        let mut keys = BTreeMap::new();
-        let mut encoded = BTreeMap::new();
-        for (r, bytes, key) in generated {
-            keys.insert(r, Arc::new(key));
-            encoded.insert(r, bytes);
-        }
+            .collect::<Result<BTreeMap<_, _>>>()?;
         Ok(RotationKeys {
             params,
-            keys,
-            encoded,
+            keys: generated,
         })
     }
 }
