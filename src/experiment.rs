@@ -19,6 +19,7 @@
 
 pub mod diagnostics;
 pub mod logistic;
+pub mod quant_gap;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
