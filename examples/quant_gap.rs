@@ -58,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, _>>()?;
     let gap = GapOptions {
         ensemble,
+        prefixes: [3, 5].into_iter().filter(|&k| k < ensemble).collect(),
         ..GapOptions::default()
     };
     let mut all: BTreeMap<(String, String), Vec<GapRow>> = BTreeMap::new();
@@ -96,7 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })?;
         for r in rows {
             eprintln!(
-                "  seed {seed} {} → {} bits ({},{}) t {}/{} clip {:.4} ferr {:.4} | F {:.1} Q {:.1} Δ {:+.1} | Fhead@Q {:.1} @clamp {:.1} @inq {:.1} flips {:.1} | ens F {:.1} Q {:.1} Δ {:+.1} F@Q {:.1} | {}",
+                "  seed {seed} {} → {} bits ({},{}) t {}/{} clip {:.4} ferr {:.4} | F {:.1} Q {:.1} Δ {:+.1} | Fhead@Q {:.1} @clamp {:.1} @inq {:.1} flips {:.1} | ens F {:.1} Q {:.1} Δ {:+.1} F@Q {:.1} | {} | {}",
                 r.source,
                 r.target,
                 r.bits.input,
@@ -116,6 +117,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 100.0 * r.quantized_ensemble,
                 100.0 * (r.quantized_ensemble - r.float_ensemble),
                 100.0 * r.float_ensemble_on_quantized,
+                r.prefix_ensembles
+                    .iter()
+                    .map(|(k, f, q)| format!("ens{k} F {:.1} Q {:.1} Δ {:+.1}", 100.0 * f, 100.0 * q, 100.0 * (q - f)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 r.variants
                     .iter()
                     .map(|v| format!(
@@ -144,17 +150,110 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed_list.join(", "),
         start.elapsed().as_secs_f64().round()
     );
-    let variant_names: Vec<String> = gap
-        .variants
+    let pm = |xs: &[f64]| {
+        let max = xs.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        format!(
+            "{:+.1} ± {:.1} [{:.1}]",
+            100.0 * mean(xs),
+            100.0 * std(xs),
+            100.0 * max
+        )
+    };
+    let prefixes: Vec<usize> = all
+        .values()
+        .next()
+        .and_then(|rows| rows.first())
+        .map(|r| r.prefix_ensembles.iter().map(|p| p.0).collect())
+        .unwrap_or_default();
+    let ens_header: String = prefixes
         .iter()
-        .map(|b| format!("F head on Q({},{})", b.input, b.weight))
+        .map(|k| format!(" Δ q−f, {k}-head ensembles |"))
         .collect();
     println!(
-        "| Pair | Bits | Clipped inputs (%) | Feature err. (%) | Float | Δ q−f single heads | F head on Q − F | F head on input-quantized − F | Flips (%) | Float ens. | Δ q−f ensembles | F ens. on Q − F ens. | {} |",
-        variant_names.join(" − F | ") + " − F"
+        "Δ q−f: quantized-pipeline minus float-pipeline test accuracy, each pipeline's \
+         head(s) trained on its own features. Cells: mean ± std [max |·|] over the seeds.\n"
     );
     println!(
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}",
+        "| Pair | Test | Δ q−f, single heads |{ens_header} Δ q−f, {ensemble}-head ensembles | float head on Q − on F | float {ensemble}-ens. on Q − on F |"
+    );
+    println!(
+        "|---|---:|---:|{}---:|---:|---:|",
+        "---:|".repeat(prefixes.len())
+    );
+    for key in &order {
+        let rows = &all[key];
+        let Some(first) = rows.first() else {
+            continue;
+        };
+        let col = |f: &dyn Fn(&GapRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+        let ens: String = (0..prefixes.len())
+            .map(|i| {
+                format!(
+                    " {} |",
+                    pm(&col(&|r| r.prefix_ensembles[i].2 - r.prefix_ensembles[i].1))
+                )
+            })
+            .collect();
+        println!(
+            "| {} → {} | {} | {} |{ens} {} | {} | {} |",
+            key.0,
+            key.1,
+            first.test,
+            pm(&col(&|r| r.quantized - r.float)),
+            pm(&col(&|r| r.quantized_ensemble - r.float_ensemble)),
+            pm(&col(&|r| r.float_head_on_quantized - r.float)),
+            pm(&col(&|r| r.float_ensemble_on_quantized - r.float_ensemble)),
+        );
+    }
+    let all_rows: Vec<&GapRow> = all.values().flatten().collect();
+    let over = |f: &dyn Fn(&GapRow) -> f64| {
+        let xs: Vec<f64> = all_rows.iter().map(|r| f(r)).collect();
+        let n_over = xs
+            .iter()
+            .filter(|x| (x.abs() * 1000.0).round() > 10.0)
+            .count();
+        format!("{} ({n_over} of {} runs above 1 point)", pm(&xs), xs.len())
+    };
+    println!();
+    println!(
+        "All runs: Δ q−f single heads {}",
+        over(&|r| r.quantized - r.float)
+    );
+    for (i, k) in prefixes.iter().enumerate() {
+        println!(
+            "All runs: Δ q−f {k}-head ensembles {}",
+            over(&|r| r.prefix_ensembles[i].2 - r.prefix_ensembles[i].1)
+        );
+    }
+    println!(
+        "All runs: Δ q−f {ensemble}-head ensembles {}",
+        over(&|r| r.quantized_ensemble - r.float_ensemble)
+    );
+    println!(
+        "All runs: float head on Q − on F {}",
+        over(&|r| r.float_head_on_quantized - r.float)
+    );
+    println!(
+        "All runs: float {ensemble}-ensemble on Q − on F {}",
+        over(&|r| r.float_ensemble_on_quantized - r.float_ensemble)
+    );
+
+    println!("\nWhere the feature error comes from (means over the seeds):\n");
+    let variant_names: String = gap
+        .variants
+        .iter()
+        .map(|b| {
+            format!(
+                " float head on Q({}, {}) − on F (t bits) |",
+                b.input, b.weight
+            )
+        })
+        .collect();
+    println!(
+        "| Pair | Bits (t bits / allowed) | Target inputs outside the fitted range (%) | Feature error ‖Q − F‖/‖F‖ (%) | Flipped float-head predictions (%) | float head on input-quantized − on F |{variant_names}"
+    );
+    println!(
+        "|---|---|---:|---:|---:|---:|{}",
         "---:|".repeat(gap.variants.len())
     );
     for key in &order {
@@ -163,27 +262,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         };
         let col = |f: &dyn Fn(&GapRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
-        let pm = |xs: Vec<f64>| format!("{:+.1} ± {:.1}", 100.0 * mean(&xs), 100.0 * std(&xs));
-        let variants: Vec<String> = (0..gap.variants.len())
-            .map(|i| pm(col(&|r| r.variants[i].float_head - r.float)))
+        let variants: String = (0..gap.variants.len())
+            .map(|i| {
+                format!(
+                    " {:+.1} (e {:.2} %, t {}) |",
+                    100.0 * mean(&col(&|r| r.variants[i].float_head - r.float)),
+                    100.0 * mean(&col(&|r| r.variants[i].feature_error)),
+                    first.variants[i].plaintext_bits
+                )
+            })
             .collect();
         println!(
-            "| {} → {} | ({}, {}) | {:.2} | {:.2} | {:.1} | {} | {} | {} | {:.1} | {:.1} | {} | {} | {} |",
+            "| {} → {} | ({}, {}) ({} / {}) | {:.2} | {:.2} | {:.1} | {:+.1} |{variants}",
             key.0,
             key.1,
             first.bits.input,
             first.bits.weight,
+            first.plaintext_bits,
+            first.allowed_plaintext_bits,
             100.0 * mean(&col(&|r| r.clipped)),
             100.0 * mean(&col(&|r| r.feature_error)),
-            100.0 * mean(&col(&|r| r.float)),
-            pm(col(&|r| r.quantized - r.float)),
-            pm(col(&|r| r.float_head_on_quantized - r.float)),
-            pm(col(&|r| r.float_head_on_input_quantized - r.float)),
             100.0 * mean(&col(&|r| r.flips)),
-            100.0 * mean(&col(&|r| r.float_ensemble)),
-            pm(col(&|r| r.quantized_ensemble - r.float_ensemble)),
-            pm(col(&|r| r.float_ensemble_on_quantized - r.float_ensemble)),
-            variants.join(" | "),
+            100.0 * mean(&col(&|r| r.float_head_on_input_quantized - r.float)),
         );
     }
     Ok(())

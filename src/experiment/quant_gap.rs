@@ -45,16 +45,20 @@ use crate::pipeline::{load_embedder, pretrain_source, train_head, Progress};
 pub struct GapOptions {
     /// Heads per seed ensemble (`>= 1`).
     pub ensemble: usize,
+    /// Smaller ensemble sizes also reported (the first heads of the full
+    /// ensembles; sizes not below `ensemble` are ignored).
+    pub prefixes: Vec<usize>,
     /// Bit widths to re-quantize the trained network at (plaintext only).
     pub variants: Vec<QuantBits>,
 }
 
 impl Default for GapOptions {
-    /// Five heads per ensemble; variants (b_x, b_w) = (8, 8), (6, 12),
+    /// Five heads per ensemble (and three, as a prefix); variants (b_x, b_w) = (8, 8), (6, 12),
     /// (8, 12).
     fn default() -> Self {
         Self {
             ensemble: 5,
+            prefixes: vec![3],
             variants: vec![
                 QuantBits {
                     input: 8,
@@ -130,6 +134,10 @@ pub struct GapRow {
     pub quantized_ensemble: f64,
     /// Float seed ensemble on quantized features.
     pub float_ensemble_on_quantized: f64,
+    /// Smaller ensembles (the first `k` heads of the full ones), for every
+    /// `k` in [`GapOptions::prefixes`] below [`GapOptions::ensemble`]:
+    /// `(k, float ensemble on F, quantized ensemble on Q)`.
+    pub prefix_ensembles: Vec<(usize, f64, f64)>,
     /// Re-quantized variants.
     pub variants: Vec<VariantAccuracy>,
 }
@@ -395,9 +403,77 @@ pub fn quantization_gap(
                 float_ensemble: accuracy(y, &ensemble_predict(&f_heads, &f_test)?, n)?,
                 quantized_ensemble: accuracy(y, &ensemble_predict(&q_heads, &q_test)?, n)?,
                 float_ensemble_on_quantized: accuracy(y, &ensemble_predict(&f_heads, &q_test)?, n)?,
+                prefix_ensembles: gap
+                    .prefixes
+                    .iter()
+                    .filter(|&&k| k > 0 && k < gap.ensemble)
+                    .map(|&k| {
+                        Ok((
+                            k,
+                            accuracy(y, &ensemble_predict(&f_heads[..k], &f_test)?, n)?,
+                            accuracy(y, &ensemble_predict(&q_heads[..k], &q_test)?, n)?,
+                        ))
+                    })
+                    .collect::<Result<_, Error>>()?,
                 variants,
             });
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptotl_head::HeadConfig;
+
+    #[test]
+    fn ensemble_of_one_head_predicts_as_the_head_and_averages_probabilities() {
+        let config = HeadConfig {
+            hidden: 6,
+            standardize: false,
+            ..HeadConfig::new(4, 3)
+        };
+        let a = Head::init(&config, 1).expect("head");
+        let b = Head::init(&config, 2).expect("head");
+        let x: Vec<Vec<f32>> = (0..20)
+            .map(|i| (0..4).map(|j| ((i * 5 + j * 3) % 7) as f32 - 3.0).collect())
+            .collect();
+        assert_eq!(
+            ensemble_predict(std::slice::from_ref(&a), &x).expect("predicts"),
+            a.predict(&x).expect("predicts")
+        );
+        let (pa, pb) = (
+            a.predict_proba(&x).expect("proba"),
+            b.predict_proba(&x).expect("proba"),
+        );
+        let expected: Vec<usize> = pa
+            .iter()
+            .zip(&pb)
+            .map(|(ra, rb)| {
+                let mean: Vec<f32> = ra.iter().zip(rb).map(|(u, v)| u + v).collect();
+                (0..mean.len()).fold(0, |best, c| if mean[c] > mean[best] { c } else { best })
+            })
+            .collect();
+        assert_eq!(ensemble_predict(&[a, b], &x).expect("predicts"), expected);
+    }
+
+    #[test]
+    fn feature_error_clipping_and_input_quantization() {
+        let f = vec![vec![3.0f32, 4.0]];
+        let q = vec![vec![3.0f32, 4.5]];
+        assert!((relative_error(&q, &f) - 0.1).abs() < 1e-12);
+        assert_eq!(relative_error(&f, &f), 0.0);
+
+        let input = InputQuantizer::new(2, vec![0.0, -1.0], vec![3.0, 1.0]).expect("valid");
+        let xs = vec![vec![-1.0f32, 0.0], vec![1.2, 2.0]];
+        assert_eq!(clipped_share(&input, &xs), 0.5);
+        assert_eq!(clamped(&input, &xs), vec![vec![0.0, 0.0], vec![1.2, 1.0]]);
+        // Steps 1 and 2/3: 1.2 → level 1 → 1.0; 0.0 → level 2 (1.5 rounds
+        // to 2) → 1/3.
+        let iq = input_quantized(&input, &xs).expect("quantizes");
+        assert_eq!(iq[1][0], 1.0);
+        assert!((iq[0][1] - 1.0 / 3.0).abs() < 1e-6);
+        assert_eq!(iq[1][1], 1.0);
+    }
 }
