@@ -145,8 +145,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let seed_list: Vec<String> = seeds.iter().map(u64::to_string).collect();
     println!(
-        "Model seeds {} ({} s); ensemble of {ensemble} heads. Cells: mean over the seeds \
-         (± standard deviation for the Δ columns); accuracy in percent, Δ in points.\n",
+        "Model seeds {} ({} s); ensembles of up to {ensemble} heads; accuracy in percent, \
+         Δ in points.\n",
         seed_list.join(", "),
         start.elapsed().as_secs_f64().round()
     );
