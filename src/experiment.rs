@@ -19,6 +19,7 @@
 
 pub mod diagnostics;
 pub mod logistic;
+pub mod quant_gap;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -724,10 +725,10 @@ impl TransferTable {
         ));
         out.push(
             "This table is one run (one split seed, one pretraining and head seed). \
-             Seed-to-seed variation and why transfer helps or hurts are measured \
-             separately: the `seed_sweep` and `transfer_why` examples (sections \
-             \"Seed variation\" and \"Why transfer does or does not help\" of \
-             docs/results.md)."
+             Seed-to-seed variation, where Δ q−f comes from, and why transfer helps \
+             or hurts are measured separately: the `seed_sweep`, `quant_gap` and \
+             `transfer_why` examples (sections \"Seed variation\", \"Quantization \
+             gap\" and \"Why transfer does or does not help\" of docs/results.md)."
                 .into(),
         );
         out

@@ -102,6 +102,14 @@ pub struct PretrainConfig {
     pub bits: Option<QuantBits>,
     /// Quantization-aware or float-only training.
     pub mode: TrainingMode,
+    /// Calibration of the input quantizer's range: the share of each
+    /// feature's training values left outside the range at *each* end (the
+    /// range is `[q, 1 − q]` quantiles per feature; values outside are
+    /// clamped by the quantizer). `0` is per-feature min-max. A small share
+    /// trades clamping of rare outliers for a finer step on the bulk of the
+    /// values; the bit widths, and so the HE plan, do not change.
+    #[serde(default)]
+    pub input_clip: f64,
     /// Initial activation.
     pub activation: ActivationInit,
     /// Whether the activation coefficients are trained (otherwise frozen at
@@ -136,6 +144,7 @@ impl Default for PretrainConfig {
             preset: Preset::N8192,
             bits: None,
             mode: TrainingMode::QuantizationAware,
+            input_clip: 0.0,
             activation: ActivationInit::Square,
             train_activation: true,
             learning_rate: 1e-3,
@@ -164,6 +173,12 @@ impl PretrainConfig {
             bits.validate()?;
         }
         self.activation.coefficients()?;
+        if !(self.input_clip.is_finite() && (0.0..0.5).contains(&self.input_clip)) {
+            return bad(format!(
+                "input clip must be in [0, 0.5), got {}",
+                self.input_clip
+            ));
+        }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return bad(format!(
                 "learning rate must be > 0, got {}",

@@ -79,6 +79,6 @@ pub use error::{PretrainError, Result};
 pub use export::{BitsSource, Exported};
 pub use head::Head;
 pub use train::{
-    float_features, pretrain, pretrain_with_validation, quantized_features, EpochReport,
-    PretrainReport, Pretrained,
+    fit_input_quantizer, float_features, pretrain, pretrain_with_validation, quantized_features,
+    EpochReport, PretrainReport, Pretrained,
 };

@@ -128,6 +128,39 @@ pub fn quantized_features(model: &QuantizedModel, inputs: &[Vec<f32>]) -> Result
     Ok(model.graph.evaluate_batch(inputs)?)
 }
 
+/// The input quantizer at `bits` bits, its range per feature the
+/// `[clip, 1 − clip]` quantiles of `inputs` (nearest rank; `clip = 0`:
+/// min-max, as [`InputQuantizer::fit`]).
+///
+/// # Errors
+/// As [`InputQuantizer::fit`]; [`PretrainError::InvalidConfig`] for `clip`
+/// outside `[0, 0.5)`.
+pub fn fit_input_quantizer(inputs: &[Vec<f32>], bits: u32, clip: f64) -> Result<InputQuantizer> {
+    if !(clip.is_finite() && (0.0..0.5).contains(&clip)) {
+        return Err(PretrainError::InvalidConfig(format!(
+            "input clip must be in [0, 0.5), got {clip}"
+        )));
+    }
+    let fitted = InputQuantizer::fit(inputs, bits)?;
+    if clip == 0.0 {
+        return Ok(fitted);
+    }
+    let n = inputs.len();
+    let lo_rank = (clip * (n - 1) as f64).round() as usize;
+    let hi_rank = (n - 1) - lo_rank;
+    let mut column = vec![0.0f32; n];
+    let (mut min, mut max) = (fitted.min, fitted.max);
+    for j in 0..min.len() {
+        for (c, x) in column.iter_mut().zip(inputs) {
+            *c = x[j];
+        }
+        column.sort_unstable_by(f32::total_cmp);
+        min[j] = column[lo_rank];
+        max[j] = column[hi_rank];
+    }
+    Ok(InputQuantizer::new(bits, min, max)?)
+}
+
 /// Pretrains the lower network on labeled embeddings, holding out
 /// `config.validation_fraction` of them (seeded shuffle) for early stopping
 /// and the reported accuracies; see [`pretrain_with_validation`].
@@ -263,7 +296,7 @@ fn run(
             BitsSource::Widest,
         ),
     };
-    let input = InputQuantizer::fit(train.inputs, bits.input)?;
+    let input = fit_input_quantizer(train.inputs, bits.input, config.input_clip)?;
     let qat = config.mode == TrainingMode::QuantizationAware;
     let quant = if qat {
         Some(QuantContext::new(&input, bits.weight, &device)?)
@@ -370,4 +403,30 @@ fn run(
         head,
         report,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_clip_zero_is_min_max_and_a_share_takes_quantiles() {
+        // Feature 0: 0, 1, …, 10; feature 1: constant 5.
+        let xs: Vec<Vec<f32>> = (0..=10).map(|i| vec![i as f32, 5.0]).collect();
+        let minmax = fit_input_quantizer(&xs, 4, 0.0).expect("fits");
+        assert_eq!(minmax, InputQuantizer::fit(&xs, 4).expect("fits"));
+        let clipped = fit_input_quantizer(&xs, 4, 0.1).expect("fits");
+        assert_eq!(clipped.min, vec![1.0, 5.0]);
+        assert_eq!(clipped.max, vec![9.0, 5.0]);
+        assert_eq!(clipped.bits, 4);
+        // Outliers are clamped to the ends of the range.
+        assert_eq!(clipped.quantize(&[0.0, 5.0]).expect("quantizes")[0], 0);
+        assert_eq!(clipped.quantize(&[10.0, 5.0]).expect("quantizes")[0], 15);
+        for bad in [-0.1, 0.5, f64::NAN] {
+            assert!(matches!(
+                fit_input_quantizer(&xs, 4, bad),
+                Err(PretrainError::InvalidConfig(_))
+            ));
+        }
+    }
 }

@@ -250,6 +250,10 @@ fn invalid_inputs_are_errors() {
         ..cfg.clone()
     }));
     assert!(config_err(PretrainConfig {
+        input_clip: 0.5,
+        ..cfg.clone()
+    }));
+    assert!(config_err(PretrainConfig {
         batch_size: 0,
         ..cfg.clone()
     }));
