@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cryptotl_data::{check_disjoint_ids, split, Dataset, DatasetId};
-use cryptotl_embed::ModelSource;
+use cryptotl_embed::{Embedder, ModelSource};
 use cryptotl_head::{ConfusionMatrix, HeadConfig, Metrics, TrainOptions};
 use cryptotl_pretrain::PretrainConfig;
 use rand::seq::SliceRandom;
@@ -323,14 +323,69 @@ pub fn stratified_subsample(dataset: &Dataset, max: usize, seed: u64) -> Result<
     Ok(dataset.select(&rows)?)
 }
 
+/// A target split ([`target_split`]) and embedded once, shared by every
+/// source of a run.
+pub(crate) struct EmbeddedTarget {
+    pub(crate) classes: Vec<String>,
+    pub(crate) x_train: Vec<Vec<f32>>,
+    pub(crate) y_train: Vec<usize>,
+    pub(crate) x_test: Vec<Vec<f32>>,
+    pub(crate) y_test: Vec<usize>,
+}
+
+impl EmbeddedTarget {
+    /// The borrowed form [`transfer_to`] takes.
+    fn data(&self) -> TargetData<'_> {
+        TargetData {
+            classes: &self.classes,
+            x_train: &self.x_train,
+            y_train: &self.y_train,
+            x_test: &self.x_test,
+            y_test: &self.y_test,
+        }
+    }
+}
+
+/// Splits and embeds (cached per input file) every target that one of
+/// `pairs` uses, once.
+pub(crate) fn embed_targets(
+    options: &ExperimentOptions,
+    pairs: &[(DatasetId, DatasetId)],
+    embedder: &Embedder,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<BTreeMap<DatasetId, EmbeddedTarget>, Error> {
+    let cache = options.cache.as_path();
+    let mut targets = BTreeMap::new();
+    for &target in &options.targets {
+        if !pairs.iter().any(|&(_, t)| t == target) {
+            continue;
+        }
+        let (classes, train, test) = target_split(target, options)?;
+        progress(Progress::Stage(format!(
+            "target {}: embedding {} + {} texts (cached after the first run)",
+            target,
+            train.len(),
+            test.len()
+        )));
+        let x_train = embedder.embed_cached(train.texts(), cache)?;
+        let x_test = embedder.embed_cached(test.texts(), cache)?;
+        targets.insert(
+            target,
+            EmbeddedTarget {
+                classes,
+                x_train,
+                y_train: train.labels().to_vec(),
+                x_test,
+                y_test: test.labels().to_vec(),
+            },
+        );
+    }
+    Ok(targets)
+}
+
 /// A target prepared once for all sources: split, embedded, baselines.
 struct PreparedTarget {
-    name: String,
-    classes: Vec<String>,
-    x_train: Vec<Vec<f32>>,
-    y_train: Vec<usize>,
-    x_test: Vec<Vec<f32>>,
-    y_test: Vec<usize>,
+    data: EmbeddedTarget,
     baselines: Baselines,
 }
 
@@ -360,46 +415,29 @@ pub fn transfer_table(
 
     // Targets: split, embed and baselines once, shared by all sources.
     let mut prepared: BTreeMap<DatasetId, PreparedTarget> = BTreeMap::new();
-    for &target in &options.targets {
-        if !pairs.iter().any(|&(_, t)| t == target) {
-            continue;
-        }
-        let (classes, train, test) = target_split(target, options)?;
-        progress(Progress::Stage(format!(
-            "target {}: embedding {} + {} texts (cached after the first run)",
-            target,
-            train.len(),
-            test.len()
-        )));
-        let x_train = embedder.embed_cached(train.texts(), cache)?;
-        let x_test = embedder.embed_cached(test.texts(), cache)?;
+    for (target, data) in embed_targets(options, &pairs, &embedder, progress)? {
         progress(Progress::Stage(format!(
             "target {target}: no-transfer baselines (head and logistic regression on raw embeddings)"
         )));
         let head_raw = train_head_on(
-            &classes,
+            &data.classes,
             options.head_hidden,
             &options.head,
-            (&x_train, train.labels()),
-            (&x_test, test.labels()),
+            (&data.x_train, &data.y_train),
+            (&data.x_test, &data.y_test),
         )?;
-        let lr =
-            LogisticRegression::fit(&x_train, train.labels(), classes.len(), &options.logistic)?;
-        let lr_pred = lr.predict(&x_test)?;
+        let classes = data.classes.len();
+        let lr = LogisticRegression::fit(&data.x_train, &data.y_train, classes, &options.logistic)?;
+        let lr_pred = lr.predict(&data.x_test)?;
         let lr_scores = Scores::from(&ConfusionMatrix::from_labels(
-            test.labels(),
+            &data.y_test,
             &lr_pred,
-            classes.len(),
+            classes,
         )?);
         prepared.insert(
             target,
             PreparedTarget {
-                name: target.name().to_owned(),
-                classes,
-                y_train: train.labels().to_vec(),
-                y_test: test.labels().to_vec(),
-                x_train,
-                x_test,
+                data,
                 baselines: Baselines {
                     head_raw: Scores::from(&head_raw.metrics),
                     logistic: lr_scores,
@@ -430,15 +468,8 @@ pub fn transfer_table(
                 continue;
             };
             progress(Progress::Stage(format!("{source} → {target}")));
-            let data = TargetData {
-                classes: &t.classes,
-                x_train: &t.x_train,
-                y_train: &t.y_train,
-                x_test: &t.x_test,
-                y_test: &t.y_test,
-            };
             let r = transfer_to(
-                &data,
+                &t.data.data(),
                 &model,
                 &link,
                 options.head_hidden,
@@ -446,9 +477,9 @@ pub fn transfer_table(
                 progress,
             )?;
             rows.push(TargetRow {
-                target: t.name.clone(),
-                train: t.y_train.len(),
-                test: t.y_test.len(),
+                target: target.name().to_owned(),
+                train: t.data.y_train.len(),
+                test: t.data.y_test.len(),
                 float: Scores::from(&r.float.metrics),
                 quantized: Scores::from(&r.quantized.metrics),
                 encrypted: Scores::from(&r.encrypted.metrics),

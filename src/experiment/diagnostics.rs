@@ -22,7 +22,7 @@ use cryptotl_data::DatasetId;
 use cryptotl_head::ConfusionMatrix;
 
 use super::logistic::LogisticRegression;
-use super::{capped_dataset, plan_pairs, target_split, ExperimentOptions};
+use super::{capped_dataset, embed_targets, plan_pairs, EmbeddedTarget, ExperimentOptions};
 use crate::error::Error;
 use crate::pipeline::{load_embedder, pretrain_source, train_head, Progress};
 
@@ -109,35 +109,21 @@ pub fn transfer_diagnostics(
     let embedder = load_embedder(cache, &options.embedding_model)?;
 
     struct Target {
-        classes: Vec<String>,
-        x_train: Vec<Vec<f32>>,
-        y_train: Vec<usize>,
-        x_test: Vec<Vec<f32>>,
-        y_test: Vec<usize>,
+        data: EmbeddedTarget,
         logistic_raw: TrainTest,
         head_raw: TrainTest,
     }
     let mut targets: BTreeMap<DatasetId, Target> = BTreeMap::new();
-    for &target in &options.targets {
-        if !pairs.iter().any(|&(_, t)| t == target) {
-            continue;
-        }
-        let (classes, train, test) = target_split(target, options)?;
+    for (target, data) in embed_targets(options, &pairs, &embedder, progress)? {
         progress(Progress::Stage(format!("target {target}: raw baselines")));
-        let x_train = embedder.embed_cached(train.texts(), cache)?;
-        let x_test = embedder.embed_cached(test.texts(), cache)?;
-        let tr = (x_train.as_slice(), train.labels());
-        let te = (x_test.as_slice(), test.labels());
-        let logistic_raw = logistic_train_test(options, classes.len(), tr, te)?;
-        let head_raw = head_train_test(options, &classes, tr, te)?;
+        let tr = (data.x_train.as_slice(), data.y_train.as_slice());
+        let te = (data.x_test.as_slice(), data.y_test.as_slice());
+        let logistic_raw = logistic_train_test(options, data.classes.len(), tr, te)?;
+        let head_raw = head_train_test(options, &data.classes, tr, te)?;
         targets.insert(
             target,
             Target {
-                classes,
-                y_train: train.labels().to_vec(),
-                y_test: test.labels().to_vec(),
-                x_train,
-                x_test,
+                data,
                 logistic_raw,
                 head_raw,
             },
@@ -152,7 +138,12 @@ pub fn transfer_diagnostics(
         let data = capped_dataset(source, options.max_source_samples, options)?;
         let model = pretrain_source(&embedder, &data, &options.pretrain, cache, progress)?;
         for &(_, target) in pairs.iter().filter(|&&(s, _)| s == source) {
-            let Some(t) = targets.get(&target) else {
+            let Some(Target {
+                data: t,
+                logistic_raw,
+                head_raw,
+            }) = targets.get(&target)
+            else {
                 continue;
             };
             progress(Progress::Stage(format!("{source} → {target}: diagnostics")));
@@ -168,8 +159,8 @@ pub fn transfer_diagnostics(
                 raw_dim: t.x_train.first().map_or(0, Vec::len),
                 feature_dim: f_train.first().map_or(0, Vec::len),
                 source_validation_accuracy: model.pretrained.report.float_validation_accuracy,
-                logistic_raw: t.logistic_raw,
-                head_raw: t.head_raw,
+                logistic_raw: *logistic_raw,
+                head_raw: *head_raw,
                 logistic_features: logistic_train_test(options, t.classes.len(), tr, te)?,
                 head_features: head_train_test(options, &t.classes, tr, te)?,
             });

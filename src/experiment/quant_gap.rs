@@ -27,16 +27,13 @@
 //! of target input coordinates outside the quantizer's fitted (source)
 //! range.
 
-use std::collections::BTreeMap;
-
-use cryptotl_data::DatasetId;
 use cryptotl_graph::{Graph, QuantizedGraph};
 use cryptotl_he::HeParameters;
 use cryptotl_head::{ConfusionMatrix, Head, TrainOptions};
 use cryptotl_pretrain::QuantBits;
 use cryptotl_quant::{InputQuantizer, WeightQuantization};
 
-use super::{capped_dataset, plan_pairs, target_split, ExperimentOptions};
+use super::{capped_dataset, embed_targets, plan_pairs, ExperimentOptions};
 use crate::error::Error;
 use crate::pipeline::{load_embedder, pretrain_source, train_head, Progress};
 
@@ -285,32 +282,7 @@ pub fn quantization_gap(
     let (pairs, _) = plan_pairs(&options.sources, &options.targets);
     let embedder = load_embedder(cache, &options.embedding_model)?;
 
-    struct Target {
-        classes: Vec<String>,
-        x_train: Vec<Vec<f32>>,
-        y_train: Vec<usize>,
-        x_test: Vec<Vec<f32>>,
-        y_test: Vec<usize>,
-    }
-    let mut targets: BTreeMap<DatasetId, Target> = BTreeMap::new();
-    for &target in &options.targets {
-        if !pairs.iter().any(|&(_, t)| t == target) {
-            continue;
-        }
-        let (classes, train, test) = target_split(target, options)?;
-        let x_train = embedder.embed_cached(train.texts(), cache)?;
-        let x_test = embedder.embed_cached(test.texts(), cache)?;
-        targets.insert(
-            target,
-            Target {
-                classes,
-                y_train: train.labels().to_vec(),
-                y_test: test.labels().to_vec(),
-                x_train,
-                x_test,
-            },
-        );
-    }
+    let targets = embed_targets(options, &pairs, &embedder, progress)?;
 
     let mut rows = Vec::new();
     for &source in &options.sources {
