@@ -29,7 +29,7 @@
 
 use cryptotl_graph::{Graph, QuantizedGraph};
 use cryptotl_he::HeParameters;
-use cryptotl_head::{ConfusionMatrix, Head, TrainOptions};
+use cryptotl_head::{argmax, ConfusionMatrix, Head, TrainOptions};
 use cryptotl_pretrain::QuantBits;
 use cryptotl_quant::{InputQuantizer, WeightQuantization};
 
@@ -154,21 +154,7 @@ fn ensemble_predict(heads: &[Head], x: &[Vec<f32>]) -> Result<Vec<usize>, Error>
             }
         }
     }
-    Ok(sum
-        .iter()
-        .map(|row| {
-            row.iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
-                    if v > bv {
-                        (i, v)
-                    } else {
-                        (bi, bv)
-                    }
-                })
-                .0
-        })
-        .collect())
+    Ok(sum.iter().map(|row| argmax(row)).collect())
 }
 
 fn accuracy(y: &[usize], pred: &[usize], classes: usize) -> Result<f64, Error> {

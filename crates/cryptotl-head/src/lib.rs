@@ -70,7 +70,7 @@ pub use error::{HeadError, Result};
 pub use head::Head;
 pub use head_file::{HEAD_FORMAT, HEAD_FORMAT_VERSION};
 pub use kfold::{k_fold, k_fold_with_progress};
-pub use metrics::{log_loss, Metrics, LOG_LOSS_EPSILON};
+pub use metrics::{argmax, log_loss, Metrics, LOG_LOSS_EPSILON};
 pub use network::{HIDDEN_BIAS, HIDDEN_WEIGHT, OUTPUT_BIAS, OUTPUT_WEIGHT};
 pub use record::{DpRecord, TrainingRecord};
 pub use split::stratified_folds;

@@ -191,8 +191,13 @@ pub fn log_loss(y_true: &[usize], probabilities: &[Vec<f32>]) -> Result<f64> {
     Ok(total / y_true.len() as f64)
 }
 
-/// Index of the largest value (the first one on ties; 0 for an empty row).
-pub(crate) fn argmax(row: &[f32]) -> usize {
+/// Index of the largest value (the first one on ties; 0 for an empty row):
+/// the class [`crate::Head::predict`] picks from a probability row.
+///
+/// ```
+/// assert_eq!(cryptotl_head::argmax(&[0.2, 0.5, 0.5]), 1);
+/// ```
+pub fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
     for (i, &v) in row.iter().enumerate() {
         if v > row[best] {
