@@ -182,19 +182,7 @@ impl SlotSession {
     /// [`Error::InvalidInput`] / [`Error::He`] for malformed, foreign or
     /// oversized requests.
     pub fn evaluate(&self, messages: &[&[u8]]) -> Result<Vec<u8>, Error> {
-        let members = self.evaluator.crt().members();
-        if messages.len() != members.len() {
-            return Err(Error::InvalidInput(format!(
-                "slot request: expected {} ciphertext batches (one per pipeline), got {}",
-                members.len(),
-                messages.len()
-            )));
-        }
-        let batches = messages
-            .iter()
-            .zip(members)
-            .map(|(m, p)| EncryptedBatch::from_bytes(m, p, MAX_SLOT_SAMPLES))
-            .collect::<Result<Vec<_>, _>>()?;
+        let batches = pipeline_batches("slot request", messages, self.evaluator.crt())?;
         let out = self.evaluator.evaluate(&batches, &self.keys)?;
         Ok(out.iter().flat_map(|b| b.to_bytes()).collect())
     }
@@ -210,6 +198,29 @@ impl SlotSession {
                 .map(EvaluationKeys::resident_bytes)
                 .sum::<usize>()
     }
+}
+
+/// Parses one ciphertext-batch message per CRT pipeline (each under its
+/// member's parameters, at most [`MAX_SLOT_SAMPLES`] ciphertexts): the shape
+/// of slot requests and responses alike.
+fn pipeline_batches(
+    what: &str,
+    messages: &[&[u8]],
+    crt: &CrtParameters,
+) -> Result<Vec<EncryptedBatch>, Error> {
+    let members = crt.members();
+    if messages.len() != members.len() {
+        return Err(Error::InvalidInput(format!(
+            "{what}: expected {} ciphertext batches (one per pipeline), got {}",
+            members.len(),
+            messages.len()
+        )));
+    }
+    Ok(messages
+        .iter()
+        .zip(members)
+        .map(|(m, p)| EncryptedBatch::from_bytes(m, p, MAX_SLOT_SAMPLES))
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Splits a body into messages and reports whether it is slot-packed: its
@@ -298,20 +309,11 @@ impl SlotLowerClient {
     /// # Errors
     /// For malformed or foreign responses.
     pub fn decrypt(&self, response: &[u8]) -> Result<Vec<Vec<i64>>, Error> {
-        let parts = split_messages(response)?;
-        let members = self.client.crt().members();
-        if parts.len() != members.len() {
-            return Err(Error::InvalidInput(format!(
-                "slot response: {} batches for {} pipelines",
-                parts.len(),
-                members.len()
-            )));
-        }
-        let batches = parts
-            .iter()
-            .zip(members)
-            .map(|((_, _, b), p)| EncryptedBatch::from_bytes(b, p, MAX_SLOT_SAMPLES))
-            .collect::<Result<Vec<_>, _>>()?;
+        let parts: Vec<&[u8]> = split_messages(response)?
+            .into_iter()
+            .map(|(_, _, b)| b)
+            .collect();
+        let batches = pipeline_batches("slot response", &parts, self.client.crt())?;
         Ok(self.client.decrypt(&batches)?)
     }
 }
