@@ -19,6 +19,19 @@ fn random_inputs(rng: &mut ChaCha8Rng, n: usize, d: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// A random CryptoTL lower network of input dimension `d`, quantized at
+/// `bx` input and `bw` weight bits (input range fitted on 50 random inputs).
+fn small_network(rng: &mut ChaCha8Rng, d: usize, bx: u32, bw: u32) -> QuantizedGraph {
+    let g = Graph::cryptotl_lower(d, rng).unwrap();
+    let train = random_inputs(rng, 50, d);
+    QuantizedGraph::fuse_and_quantize(
+        &g,
+        InputQuantizer::fit(&train, bx).unwrap(),
+        &WeightQuantization::per_output_channel(bw).unwrap(),
+    )
+    .unwrap()
+}
+
 /// Plans, keys, encrypts, serializes everything the server receives, parses
 /// it with the server's parameter instances, evaluates, serializes the
 /// result back and compares the decryption with the integer evaluator.
@@ -105,14 +118,7 @@ fn cryptotl_lower_network_d384_is_exact_with_slot_packing() {
 fn sample_counts_pick_the_layout_or_are_refused() {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let d = 16;
-    let g = Graph::cryptotl_lower(d, &mut rng).unwrap();
-    let train = random_inputs(&mut rng, 50, d);
-    let q = QuantizedGraph::fuse_and_quantize(
-        &g,
-        InputQuantizer::fit(&train, 4).unwrap(),
-        &WeightQuantization::per_output_channel(4).unwrap(),
-    )
-    .unwrap();
+    let q = small_network(&mut rng, d, 4, 4);
     let mut plan = plan_slots(&q, Preset::N8192).unwrap();
     assert!(plan.paired.is_some());
     for (samples, ciphertexts, lanes) in [(1, 1, Some(1)), (2, 2, Some(1)), (2, 1, Some(2))] {
@@ -164,9 +170,7 @@ proptest! {
     #[test]
     fn random_small_lower_networks_are_exact(seed in any::<u64>(), d in 3usize..40, bx in 2u32..8, bw in 2u32..7) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let g = Graph::cryptotl_lower(d, &mut rng).unwrap();
-        let train = random_inputs(&mut rng, 50, d);
-        let q = QuantizedGraph::fuse_and_quantize(&g, InputQuantizer::fit(&train, bx).unwrap(), &WeightQuantization::per_output_channel(bw).unwrap()).unwrap();
+        let q = small_network(&mut rng, d, bx, bw);
         let xs = random_inputs(&mut rng, 2, d);
         assert_slot_exact(&q, &xs);
     }
@@ -179,14 +183,7 @@ fn general_and_linear_activations_are_exact() {
     use cryptotl_quant::IntegerLayer;
     let mut rng = ChaCha8Rng::seed_from_u64(12);
     let d = 12;
-    let g = Graph::cryptotl_lower(d, &mut rng).unwrap();
-    let train = random_inputs(&mut rng, 50, d);
-    let q = QuantizedGraph::fuse_and_quantize(
-        &g,
-        InputQuantizer::fit(&train, 4).unwrap(),
-        &WeightQuantization::per_output_channel(4).unwrap(),
-    )
-    .unwrap();
+    let q = small_network(&mut rng, d, 4, 4);
     let xs = random_inputs(&mut rng, 2, d);
     for variant in 0..2 {
         let mut q = q.clone();
