@@ -8,7 +8,8 @@
 //!   for fixed-size sampling without replacement (Wang, Balle,
 //!   Kasiviswanathan 2019), the improved RDP → `(ε, δ)` conversion, and noise
 //!   calibration ([`calibrate_noise`], [`epsilon_for`]). It reproduces
-//!   `dp_accounting` 0.6.0 (fixtures in `tests/fixtures/`).
+//!   `dp_accounting` 0.6.0 (fixtures in `tests/fixtures/`), tighter at
+//!   fractional orders where that package over-approximates.
 //! - [`dpsgd`]: DP-SGD (Abadi et al. 2016) building blocks on flat slices:
 //!   per-example clipping, noisy aggregation, Poisson batch sampling, the
 //!   run configuration and its privacy record.

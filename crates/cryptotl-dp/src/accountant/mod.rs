@@ -25,7 +25,12 @@
 //!
 //! The Rust code reproduces `dp_accounting` 0.6.0 (see
 //! `tests/fixtures/generate_rdp_fixtures.py`): RDP to 1e-6 relative and `ε`
-//! to 1e-4 relative on the fixture grid (measured agreement is much tighter).
+//! to 1e-4 relative on the fixture grid (measured agreement is much tighter),
+//! except for the Poisson mechanism at fractional orders, where
+//! `dp_accounting` adds the absolute values of an alternating series and this
+//! crate sums it with its signs (checked against the defining integral): there
+//! RDP and `ε` are never above the reference's, within 0.43 % of it wherever
+//! its `ε` ≤ 20, and lower in the regime of large `ε`.
 
 mod calibration;
 mod conversion;
