@@ -37,7 +37,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::Error;
 use crate::pipeline::{
     load_dataset, load_embedder, pretrain_source, train_head_on, transfer_to, DataSource,
-    EncryptedLink, Progress, TargetData,
+    EncryptedLink, HeadSpec, Progress, TargetData,
 };
 use logistic::{LogisticOptions, LogisticRegression};
 
@@ -58,6 +58,9 @@ pub struct ExperimentOptions {
     pub head: TrainOptions,
     /// Hidden units of the head's first dense layer.
     pub head_hidden: usize,
+    /// Members of each head's seed ensemble (1: single heads; also the
+    /// head-on-raw baseline's).
+    pub head_members: usize,
     /// The logistic-regression baseline.
     pub logistic: LogisticOptions,
     /// Cap on each source's samples (stratified, seeded subsample); `None`:
@@ -74,6 +77,15 @@ pub struct ExperimentOptions {
 }
 
 impl ExperimentOptions {
+    /// The head part of these options.
+    pub fn head_spec(&self) -> HeadSpec<'_> {
+        HeadSpec {
+            hidden: self.head_hidden,
+            options: &self.head,
+            members: self.head_members,
+        }
+    }
+
     /// Sources rotten-tomatoes and crowdflower; targets uci-imdb, uci-yelp,
     /// uci-amazon, vader-tweets, vader-amazon, sms-spam, spamassassin; 20 %
     /// test, seed 0, default pretraining and head, no caps.
@@ -94,6 +106,7 @@ impl ExperimentOptions {
             pretrain: PretrainConfig::default(),
             head: TrainOptions::default(),
             head_hidden: HeadConfig::new(1, 2).hidden,
+            head_members: 1,
             logistic: LogisticOptions::default(),
             max_source_samples: None,
             max_target_samples: None,
@@ -421,8 +434,7 @@ pub fn transfer_table(
         )));
         let head_raw = train_head_on(
             &data.classes,
-            options.head_hidden,
-            &options.head,
+            options.head_spec(),
             (&data.x_train, &data.y_train),
             (&data.x_test, &data.y_test),
         )?;
@@ -468,14 +480,7 @@ pub fn transfer_table(
                 continue;
             };
             progress(Progress::Stage(format!("{source} → {target}")));
-            let r = transfer_to(
-                &t.data.data(),
-                &model,
-                &link,
-                options.head_hidden,
-                &options.head,
-                progress,
-            )?;
+            let r = transfer_to(&t.data.data(), &model, &link, options.head_spec(), progress)?;
             rows.push(TargetRow {
                 target: target.name().to_owned(),
                 train: t.data.y_train.len(),

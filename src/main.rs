@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use cryptotl::data::DatasetId;
 use cryptotl::embed::ModelSource;
 use cryptotl::graph::{FloatModel, OutputNoise, Packing, PackingChoice, QuantizedModel};
-use cryptotl::head::{DpOptions, Head, HeadConfig, TrainOptions, Trainer};
+use cryptotl::head::ensemble::MAX_MEMBERS;
+use cryptotl::head::{train_ensemble, DpOptions, Ensemble, HeadConfig, TrainOptions, Trainer};
 use cryptotl::pipeline::{self, DataSource, Progress, TransferOptions, TransferReport};
 use cryptotl::pretrain::{PretrainConfig, QuantBits, TrainingMode};
 use cryptotl::serve::{ClientOptions, Limits, RemoteServer, ServerConfig, TlsPaths};
@@ -151,6 +152,20 @@ struct HeadFlags {
     /// Seed of the head's initialization, shuffling and splits.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Heads in a seed ensemble (seeds SEED, SEED+1, ...; their class
+    /// probabilities are averaged; 1 to 64). More heads average out
+    /// head-training noise, at one training run each; under --dp-epsilon
+    /// only 1 (every head would spend the privacy budget again).
+    #[arg(long, default_value_t = 1, value_parser = heads_in_range)]
+    heads: usize,
+}
+
+/// Parses `--heads`: 1 to [`MAX_MEMBERS`].
+fn heads_in_range(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(k) if (1..=MAX_MEMBERS).contains(&k) => Ok(k),
+        _ => Err(format!("expected 1 to {MAX_MEMBERS} heads, got {s:?}")),
+    }
 }
 
 impl HeadFlags {
@@ -184,6 +199,10 @@ struct TransferArgs {
     /// Where to write the markdown table.
     #[arg(long, value_name = "FILE", default_value = "docs/results.md")]
     out: PathBuf,
+    /// Heads in each seed ensemble (probabilities averaged; 1 to 64), for
+    /// the float, quantized and encrypted heads and the head-on-raw baseline.
+    #[arg(long, default_value_t = 1, value_parser = heads_in_range)]
+    heads: usize,
 }
 
 #[derive(Debug, Args)]
@@ -617,8 +636,8 @@ fn dp_feature_transform(features: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
 
 /// Features as `head` was trained on them: DP heads (their training record
 /// carries a DP record) use [`dp_feature_transform`].
-fn features_for_head(head: &Head, features: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
-    if head.training().is_some_and(|t| t.dp.is_some()) {
+fn features_for_head(head: &Ensemble, features: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+    if head.training().flatten().any(|t| t.dp.is_some()) {
         dp_feature_transform(features)
     } else {
         features
@@ -864,6 +883,13 @@ fn run(cli: Cli) -> Result<(), Error> {
             );
         }
         Command::Finetune(args) => {
+            if args.dp_epsilon.is_some() && args.head.heads > 1 {
+                return Err(Error::InvalidInput(format!(
+                    "--heads {} with --dp-epsilon: every head would spend the privacy budget \
+                     again ({} heads of ε = ε_target are {}·ε together); train one head under DP",
+                    args.head.heads, args.head.heads, args.head.heads
+                )));
+            }
             let data = pipeline::load_dataset(&args.target, &cache)?;
             pipeline::check_trainable(&data)?;
             let embedder = pipeline::load_embedder(&cache, embedding_model)?;
@@ -905,13 +931,17 @@ fn run(cli: Cli) -> Result<(), Error> {
                 standardize: dp.is_none(),
                 ..HeadConfig::new(f_train.first().map_or(0, Vec::len), data.classes().len())
             };
-            let mut trainer =
-                Trainer::new(config, args.head.options()).class_names(data.classes().to_vec());
-            if let Some(dp) = dp {
-                trainer = trainer.differential_privacy(dp);
-            }
-            let (head, report) = trainer.fit(f_train, train.labels())?;
-            if let Some(spent) = head.training().and_then(|t| t.dp.as_ref()) {
+            let (head, reports) =
+                train_ensemble(args.head.heads, &args.head.options(), |options| {
+                    let mut trainer =
+                        Trainer::new(config.clone(), options).class_names(data.classes().to_vec());
+                    if let Some(dp) = dp {
+                        trainer = trainer.differential_privacy(dp);
+                    }
+                    trainer.fit(f_train, train.labels())
+                })?;
+            let epochs = reports.iter().map(|r| r.epochs).max().unwrap_or(0);
+            if let Some(spent) = head.training().flatten().find_map(|t| t.dp.as_ref()) {
                 println!(
                     "differential privacy spent: ε = {:.3}, δ = {:e} (clip {}, noise multiplier {:.3})",
                     spent.epsilon, spent.delta, spent.clip, spent.noise_multiplier
@@ -919,17 +949,20 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             head.save(&args.out)?;
             let metrics = head.evaluate(f_test, test.labels())?;
+            let heads = match head.len() {
+                1 => String::new(),
+                k => format!(", {k} heads averaged"),
+            };
             println!(
-                "fine-tuned on {} ({} train, {} epochs); test ({} samples):\n{metrics}\nhead written to {}",
+                "fine-tuned on {} ({} train, {epochs} epochs{heads}); test ({} samples):\n{metrics}\nhead written to {}",
                 data.name(),
                 train.len(),
-                report.epochs,
                 test.len(),
                 args.out.display()
             );
         }
         Command::Classify(args) => {
-            let head = Head::load(&args.head)?;
+            let head = Ensemble::load(&args.head)?;
             let mut texts = args.texts.clone();
             if let Some(path) = &args.input {
                 let content = std::fs::read_to_string(path).map_err(|e| Error::Io {
@@ -966,7 +999,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Evaluate(args) => {
-            let head = Head::load(&args.head)?;
+            let head = Ensemble::load(&args.head)?;
             let data = pipeline::load_dataset(&args.target, &cache)?;
             if data.is_empty() {
                 return Err(Error::InvalidInput(format!(
@@ -987,7 +1020,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             let features = features_for_head(&head, features);
             let metrics = head.evaluate(&features, data.labels())?;
             println!("{} ({} samples):\n{metrics}", data.name(), data.len());
-            match head.training().and_then(|t| t.dp.as_ref()) {
+            let spent = head.training().flatten().find_map(|t| t.dp.as_ref());
+            match spent {
                 Some(dp) => println!(
                     "differential privacy of the head's training: ε = {:.3}, δ = {:e}",
                     dp.epsilon, dp.delta
@@ -1052,6 +1086,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let mut options = cryptotl::experiment::ExperimentOptions::new(cache.clone());
             options.max_target_samples = args.max_target_samples;
             options.max_source_samples = args.max_source_samples;
+            options.head_members = args.heads;
             options.embedding_model = cli.embedding_model.clone();
             let table =
                 cryptotl::experiment::transfer_table(&options, &mut |p| reporter.progress(p))?;
@@ -1062,6 +1097,9 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             if let Some(n) = args.max_source_samples {
                 command.push_str(&format!(" --max-source-samples {n}"));
+            }
+            if args.heads != 1 {
+                command.push_str(&format!(" --heads {}", args.heads));
             }
             if cli.embedding_model != ModelSource::default() {
                 command.push_str(&format!(" --embedding-model {}", cli.embedding_model));
@@ -1083,6 +1121,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 pretrain: args.pretrain.config(),
                 head: args.head.options(),
                 head_hidden: args.head.hidden,
+                head_members: args.head.heads,
                 cache: cache.clone(),
                 embedding_model: cli.embedding_model.clone(),
             };

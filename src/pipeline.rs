@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use cryptotl_data::{check_disjoint_provenance, load_clean, split, Dataset, DatasetId};
 use cryptotl_embed::{Embedder, ModelSource};
-use cryptotl_head::{Head, HeadConfig, Metrics, TrainOptions, Trainer};
+use cryptotl_head::{train_ensemble, Ensemble, HeadConfig, Metrics, TrainOptions, Trainer};
 use cryptotl_pretrain::{pretrain, EpochReport, PretrainConfig, PretrainReport, Pretrained};
 
 use crate::client::LowerClient;
@@ -135,6 +135,10 @@ pub struct TransferOptions {
     pub head: TrainOptions,
     /// Hidden units of the head's first dense layer.
     pub head_hidden: usize,
+    /// Heads per trained head: a seed ensemble of this many members (seeds
+    /// `head.seed`, `head.seed + 1`, …) whose probabilities are averaged;
+    /// 1 (the default) is a single head.
+    pub head_members: usize,
     /// Cache directory for the embedding model, data sets and embeddings.
     pub cache: PathBuf,
     /// The embedding model: a built-in one (default all-MiniLM-L6-v2) or a
@@ -153,6 +157,7 @@ impl TransferOptions {
             pretrain: PretrainConfig::default(),
             head: TrainOptions::default(),
             head_hidden: HeadConfig::new(1, 2).hidden,
+            head_members: 1,
             cache,
             embedding_model: ModelSource::default(),
         }
@@ -166,7 +171,7 @@ pub struct HeadResult {
     pub metrics: Metrics,
     /// Predicted class of every test sample.
     pub predictions: Vec<usize>,
-    /// Epochs trained.
+    /// Epochs trained (the most of any member of an ensemble).
     pub epochs: usize,
 }
 
@@ -214,21 +219,44 @@ pub struct TransferReport {
     pub times: StageTimes,
 }
 
+/// How the client's head is trained.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadSpec<'a> {
+    /// Hidden units of the head's first dense layer.
+    pub hidden: usize,
+    /// Training options (the seed is member 0's).
+    pub options: &'a TrainOptions,
+    /// Members of the seed ensemble (1: a single head).
+    pub members: usize,
+}
+
+impl TransferOptions {
+    /// The head part of these options.
+    pub fn head_spec(&self) -> HeadSpec<'_> {
+        HeadSpec {
+            hidden: self.head_hidden,
+            options: &self.head,
+            members: self.head_members,
+        }
+    }
+}
+
 pub(crate) fn train_head(
     classes: &[String],
-    hidden: usize,
-    options: &TrainOptions,
+    spec: HeadSpec<'_>,
     train: (&[Vec<f32>], &[usize]),
     test: (&[Vec<f32>], &[usize]),
-) -> Result<(Head, HeadResult), Error> {
+) -> Result<(Ensemble, HeadResult), Error> {
     let dim = train.0.first().map_or(0, Vec::len);
     let config = HeadConfig {
-        hidden,
+        hidden: spec.hidden,
         ..HeadConfig::new(dim, classes.len())
     };
-    let (head, report) = Trainer::new(config, options.clone())
-        .class_names(classes.to_vec())
-        .fit(train.0, train.1)?;
+    let (head, reports) = train_ensemble(spec.members, spec.options, |options| {
+        Trainer::new(config.clone(), options)
+            .class_names(classes.to_vec())
+            .fit(train.0, train.1)
+    })?;
     let metrics = head.evaluate(test.0, test.1)?;
     let predictions = head.predict(test.0)?;
     Ok((
@@ -236,7 +264,7 @@ pub(crate) fn train_head(
         HeadResult {
             metrics,
             predictions,
-            epochs: report.epochs,
+            epochs: reports.iter().map(|r| r.epochs).max().unwrap_or(0),
         },
     ))
 }
@@ -387,8 +415,7 @@ pub fn transfer_to(
     target: &TargetData<'_>,
     source: &SourceModel,
     link: &EncryptedLink,
-    head_hidden: usize,
-    head: &TrainOptions,
+    head: HeadSpec<'_>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TargetTransfer, Error> {
     let pretrained = &source.pretrained;
@@ -430,7 +457,6 @@ pub fn transfer_to(
     let run = |train: &[Vec<f32>], test: &[Vec<f32>]| {
         train_head(
             target.classes,
-            head_hidden,
             head,
             (train, target.y_train),
             (test, target.y_test),
@@ -460,12 +486,11 @@ pub fn transfer_to(
 /// Training or evaluation failures.
 pub fn train_head_on(
     classes: &[String],
-    hidden: usize,
-    options: &TrainOptions,
+    spec: HeadSpec<'_>,
     train: (&[Vec<f32>], &[usize]),
     test: (&[Vec<f32>], &[usize]),
 ) -> Result<HeadResult, Error> {
-    Ok(train_head(classes, hidden, options, train, test)?.1)
+    Ok(train_head(classes, spec, train, test)?.1)
 }
 
 /// Runs the whole transfer pipeline in one process (server and client
@@ -522,14 +547,7 @@ pub fn run_transfer(
         x_test: &x_test,
         y_test: target_test.labels(),
     };
-    let result = transfer_to(
-        &data,
-        &model,
-        &link,
-        options.head_hidden,
-        &options.head,
-        progress,
-    )?;
+    let result = transfer_to(&data, &model, &link, options.head_spec(), progress)?;
     times.heads = result.heads;
 
     Ok(TransferReport {

@@ -86,7 +86,7 @@ fn head_train_test(
     train: (&[Vec<f32>], &[usize]),
     test: (&[Vec<f32>], &[usize]),
 ) -> Result<TrainTest, Error> {
-    let (head, result) = train_head(classes, options.head_hidden, &options.head, train, test)?;
+    let (head, result) = train_head(classes, options.head_spec(), train, test)?;
     let on_train = head.evaluate(train.0, train.1)?;
     Ok(TrainTest {
         train: on_train.accuracy,

@@ -35,7 +35,7 @@ use cryptotl_quant::{InputQuantizer, WeightQuantization};
 
 use super::{capped_dataset, embed_targets, plan_pairs, ExperimentOptions};
 use crate::error::Error;
-use crate::pipeline::{load_embedder, pretrain_source, train_head, Progress};
+use crate::pipeline::{load_embedder, pretrain_source, train_head, HeadSpec, Progress};
 
 /// Settings of [`quantization_gap`] beyond the experiment's.
 #[derive(Debug, Clone, PartialEq)]
@@ -243,7 +243,13 @@ fn heads(
                 seed: base.seed + 1000 * i as u64,
                 ..base.clone()
             };
-            Ok(train_head(classes, hidden, &options, train, train)?.0)
+            let spec = HeadSpec {
+                hidden,
+                options: &options,
+                members: 1,
+            };
+            let (ensemble, _) = train_head(classes, spec, train, train)?;
+            Ok(ensemble.members()[0].clone())
         })
         .collect()
 }

@@ -249,12 +249,7 @@ impl Head {
     /// [`HeadError::Io`] when writing fails, and the errors of
     /// [`Head::to_bytes`].
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let bytes = self.to_bytes()?;
-        fs::write(path, bytes).map_err(|source| HeadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        write_file(path.as_ref(), &self.to_bytes()?)
     }
 
     /// Reads and validates the head file at `path`.
@@ -277,13 +272,24 @@ impl Head {
     /// [`HeadError::Io`] when reading fails, and the errors of
     /// [`Head::from_bytes`].
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|source| HeadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_bytes(&bytes)
+        Self::from_bytes(&read_file(path.as_ref())?)
     }
+}
+
+/// Writes `bytes` to `path` ([`HeadError::Io`] on failure).
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    fs::write(path, bytes).map_err(|source| HeadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads the file at `path` ([`HeadError::Io`] on failure).
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|source| HeadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Little-endian bytes of `values`.

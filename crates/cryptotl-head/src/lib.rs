@@ -11,6 +11,8 @@
 //! * [`Head`]: predictions ([`Head::predict_proba`], [`Head::predict`]),
 //!   evaluation ([`Head::evaluate`]) and head files ([`Head::save`],
 //!   [`Head::load`], format in [`head_file`]).
+//! * [`Ensemble`] / [`train_ensemble`]: seed ensembles of heads whose
+//!   probabilities are averaged, in one file ([`ensemble`]).
 //! * [`GradientRule`]: the hook for custom gradients; see [`step`].
 //! * [`Trainer::differential_privacy`] / [`DpSgd`]: DP-SGD with Poisson
 //!   sampling, per-example clipping, calibrated Gaussian noise and the spent
@@ -50,6 +52,7 @@ mod config;
 mod confusion;
 mod data;
 pub mod dp;
+pub mod ensemble;
 mod error;
 mod head;
 pub mod head_file;
@@ -66,6 +69,7 @@ pub use config::{HeadConfig, MAX_PARAMETERS};
 pub use confusion::{ClassMetrics, ConfusionMatrix};
 pub use data::Standardizer;
 pub use dp::{DpOptions, DpSgd};
+pub use ensemble::{train_ensemble, Ensemble};
 pub use error::{HeadError, Result};
 pub use head::Head;
 pub use head_file::{HEAD_FORMAT, HEAD_FORMAT_VERSION};

@@ -4,13 +4,12 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::clusters;
+use common::{assemble, clusters, parts, Tensors};
 use cryptotl_head::{
     train, DpRecord, Head, HeadConfig, HeadError, TrainOptions, HEAD_FORMAT_VERSION,
 };
 use proptest::prelude::*;
-use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 
 fn trained(classes: usize, standardize: bool) -> (Head, Vec<Vec<f32>>) {
     let set = clusters(90, 5, classes, 21);
@@ -25,30 +24,6 @@ fn trained(classes: usize, standardize: bool) -> (Head, Vec<Vec<f32>>) {
     };
     let (head, _) = train(&config, &set.x, &set.y, &opts).unwrap();
     (head, set.x)
-}
-
-/// A head file's tensors: (name, dtype, shape, bytes).
-type Tensors = Vec<(String, Dtype, Vec<usize>, Vec<u8>)>;
-/// A head file's tensors and metadata.
-type Parts = (Tensors, HashMap<String, String>);
-
-fn parts(bytes: &[u8]) -> Parts {
-    let st = SafeTensors::deserialize(bytes).unwrap();
-    let (_, header) = SafeTensors::read_metadata(bytes).unwrap();
-    let tensors = st
-        .tensors()
-        .into_iter()
-        .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
-        .collect();
-    (tensors, header.metadata().clone().unwrap_or_default())
-}
-
-fn assemble((tensors, metadata): Parts) -> Vec<u8> {
-    let views: Vec<(String, TensorView<'_>)> = tensors
-        .iter()
-        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
-        .collect();
-    safetensors::serialize(views, Some(metadata)).unwrap()
 }
 
 /// A change to a manifest.

@@ -1,8 +1,12 @@
 //! Seeded toy data sets shared by the integration tests.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
 
 /// A labelled set.
 pub struct Set {
@@ -70,4 +74,28 @@ pub fn noise(n: usize, dim: usize, seed: u64) -> Set {
         .collect();
     let y = (0..n).map(|_| rng.random_range(0..2)).collect();
     Set { x, y }
+}
+
+/// A head file's tensors: (name, dtype, shape, bytes).
+pub type Tensors = Vec<(String, Dtype, Vec<usize>, Vec<u8>)>;
+/// A head file's tensors and metadata.
+pub type Parts = (Tensors, HashMap<String, String>);
+
+pub fn parts(bytes: &[u8]) -> Parts {
+    let st = SafeTensors::deserialize(bytes).unwrap();
+    let (_, header) = SafeTensors::read_metadata(bytes).unwrap();
+    let tensors = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+        .collect();
+    (tensors, header.metadata().clone().unwrap_or_default())
+}
+
+pub fn assemble((tensors, metadata): Parts) -> Vec<u8> {
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    safetensors::serialize(views, Some(metadata)).unwrap()
 }
