@@ -213,3 +213,27 @@ fn unknown_packing_is_refused_with_the_choices() {
     let out = cryptotl(&["serve", "--model", "nowhere", "--packing", "diagonal"]);
     assert_fails_with(&out, &["unknown packing 'diagonal'"]);
 }
+
+#[test]
+fn heads_out_of_range_or_with_dp_are_refused() {
+    for k in ["0", "65", "many"] {
+        let out = cryptotl(&["demo", "--heads", k]);
+        assert_fails_with(&out, &["--heads", "expected 1 to 64 heads"]);
+    }
+    // Refused before any data is read (the target does not even exist).
+    let dir = tempfile::tempdir().unwrap();
+    let out = cryptotl(&[
+        "finetune",
+        "--model",
+        dir.path().to_str().unwrap(),
+        "--target",
+        dir.path().join("missing.csv").to_str().unwrap(),
+        "--out",
+        dir.path().join("head.safetensors").to_str().unwrap(),
+        "--heads",
+        "3",
+        "--dp-epsilon",
+        "8",
+    ]);
+    assert_fails_with(&out, &["--heads 3 with --dp-epsilon", "privacy budget"]);
+}
