@@ -29,7 +29,7 @@
 
 use cryptotl_graph::{Graph, QuantizedGraph};
 use cryptotl_he::HeParameters;
-use cryptotl_head::{argmax, ConfusionMatrix, Head, TrainOptions};
+use cryptotl_head::{ConfusionMatrix, Ensemble, Head, TrainOptions};
 use cryptotl_pretrain::QuantBits;
 use cryptotl_quant::{InputQuantizer, WeightQuantization};
 
@@ -141,20 +141,7 @@ pub struct GapRow {
 
 /// Argmax of averaged class probabilities (ties to the lower class).
 fn ensemble_predict(heads: &[Head], x: &[Vec<f32>]) -> Result<Vec<usize>, Error> {
-    let mut sum: Vec<Vec<f32>> = Vec::new();
-    for head in heads {
-        let p = head.predict_proba(x)?;
-        if sum.is_empty() {
-            sum = p;
-        } else {
-            for (s, row) in sum.iter_mut().zip(&p) {
-                for (a, b) in s.iter_mut().zip(row) {
-                    *a += b;
-                }
-            }
-        }
-    }
-    Ok(sum.iter().map(|row| argmax(row)).collect())
+    Ok(Ensemble::new(heads.to_vec())?.predict(x)?)
 }
 
 fn accuracy(y: &[usize], pred: &[usize], classes: usize) -> Result<f64, Error> {
@@ -389,38 +376,6 @@ pub fn quantization_gap(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cryptotl_head::HeadConfig;
-
-    #[test]
-    fn ensemble_of_one_head_predicts_as_the_head_and_averages_probabilities() {
-        let config = HeadConfig {
-            hidden: 6,
-            standardize: false,
-            ..HeadConfig::new(4, 3)
-        };
-        let a = Head::init(&config, 1).expect("head");
-        let b = Head::init(&config, 2).expect("head");
-        let x: Vec<Vec<f32>> = (0..20)
-            .map(|i| (0..4).map(|j| ((i * 5 + j * 3) % 7) as f32 - 3.0).collect())
-            .collect();
-        assert_eq!(
-            ensemble_predict(std::slice::from_ref(&a), &x).expect("predicts"),
-            a.predict(&x).expect("predicts")
-        );
-        let (pa, pb) = (
-            a.predict_proba(&x).expect("proba"),
-            b.predict_proba(&x).expect("proba"),
-        );
-        let expected: Vec<usize> = pa
-            .iter()
-            .zip(&pb)
-            .map(|(ra, rb)| {
-                let mean: Vec<f32> = ra.iter().zip(rb).map(|(u, v)| u + v).collect();
-                (0..mean.len()).fold(0, |best, c| if mean[c] > mean[best] { c } else { best })
-            })
-            .collect();
-        assert_eq!(ensemble_predict(&[a, b], &x).expect("predicts"), expected);
-    }
 
     #[test]
     fn feature_error_clipping_and_input_quantization() {

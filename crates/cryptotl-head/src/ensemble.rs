@@ -26,7 +26,9 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{HeadError, Result};
 use crate::head::Head;
-use crate::head_file::{read_file, write_file, HEAD_FORMAT};
+use crate::head_file::{
+    check_version, read_file, write_file, FORMAT_KEY, HEAD_FORMAT, VERSION_KEY,
+};
 use crate::metrics::{argmax, Metrics};
 use crate::{HeadConfig, TrainOptions, TrainReport, TrainingRecord};
 
@@ -37,8 +39,6 @@ pub const ENSEMBLE_FORMAT_VERSION: u32 = 1;
 /// Most members an ensemble may have (bounds what a hostile file can ask).
 pub const MAX_MEMBERS: usize = 64;
 
-const FORMAT_KEY: &str = "format";
-const VERSION_KEY: &str = "format_version";
 const MEMBERS_KEY: &str = "members";
 
 /// Heads of one configuration whose probabilities are averaged.
@@ -254,16 +254,7 @@ impl Ensemble {
             .metadata()
             .as_ref()
             .map_or_else(HashMap::new, Clone::clone);
-        let version: u32 = metadata
-            .get(VERSION_KEY)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| malformed(format!("missing or invalid {VERSION_KEY:?}")))?;
-        if version != ENSEMBLE_FORMAT_VERSION {
-            return Err(HeadError::UnsupportedVersion {
-                found: version,
-                supported: ENSEMBLE_FORMAT_VERSION,
-            });
-        }
+        check_version(&metadata, ENSEMBLE_FORMAT_VERSION)?;
         let count: usize = metadata
             .get(MEMBERS_KEY)
             .and_then(|v| v.parse().ok())

@@ -58,8 +58,8 @@ pub const STANDARDIZE_MEAN: &str = "standardize.mean";
 /// Name of the standardization standard-deviation tensor (`[input_dim]`).
 pub const STANDARDIZE_STD: &str = "standardize.std";
 
-const FORMAT_KEY: &str = "format";
-const VERSION_KEY: &str = "format_version";
+pub(crate) const FORMAT_KEY: &str = "format";
+pub(crate) const VERSION_KEY: &str = "format_version";
 const MANIFEST_KEY: &str = "manifest";
 
 /// The JSON manifest stored under the `manifest` metadata key.
@@ -145,16 +145,7 @@ impl Head {
                 "metadata key {FORMAT_KEY:?} is not {HEAD_FORMAT:?}: not a cryptotl head file"
             )));
         }
-        let version: u32 = metadata
-            .get(VERSION_KEY)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| malformed(format!("missing or invalid {VERSION_KEY:?}")))?;
-        if version != HEAD_FORMAT_VERSION {
-            return Err(HeadError::UnsupportedVersion {
-                found: version,
-                supported: HEAD_FORMAT_VERSION,
-            });
-        }
+        check_version(metadata, HEAD_FORMAT_VERSION)?;
         let manifest: Manifest = metadata
             .get(MANIFEST_KEY)
             .ok_or_else(|| malformed(format!("missing {MANIFEST_KEY:?}")))
@@ -273,6 +264,21 @@ impl Head {
     /// [`Head::from_bytes`].
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         Self::from_bytes(&read_file(path.as_ref())?)
+    }
+}
+
+/// Checks the `format_version` metadata: [`HeadError::MalformedFile`] when
+/// missing or not a number, [`HeadError::UnsupportedVersion`] when not
+/// `supported`.
+pub(crate) fn check_version(metadata: &HashMap<String, String>, supported: u32) -> Result<()> {
+    let found: u32 = metadata
+        .get(VERSION_KEY)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| HeadError::MalformedFile(format!("missing or invalid {VERSION_KEY:?}")))?;
+    if found == supported {
+        Ok(())
+    } else {
+        Err(HeadError::UnsupportedVersion { found, supported })
     }
 }
 

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assemble, clusters, parts};
+use common::{assemble, clusters, flipped, parts};
 use cryptotl_head::ensemble::{ENSEMBLE_FORMAT, MAX_MEMBERS};
 use cryptotl_head::{
     train, train_ensemble, Ensemble, Head, HeadConfig, HeadError, TrainOptions, Trainer,
@@ -214,13 +214,8 @@ proptest! {
         let small = HeadConfig { hidden: 6, ..HeadConfig::new(3, 2) };
         let members = (0..2).map(|s| Head::init(&small, s).unwrap()).collect();
         let clean = Ensemble::new(members).unwrap().to_bytes().unwrap();
-        let mut bytes = clean.clone();
-        for (at, value) in flips {
-            let i = at.index(bytes.len());
-            bytes[i] ^= value;
-        }
         // Any outcome but a panic is fine, and an ensemble that loads can be used.
-        if let Ok(e) = Ensemble::from_bytes(&bytes) {
+        if let Ok(e) = Ensemble::from_bytes(&flipped(&clean, &flips)) {
             let _ = e.predict_proba(&[vec![0.1; e.config().input_dim]]);
         }
         let len = cut.index(clean.len());

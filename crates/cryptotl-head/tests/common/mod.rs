@@ -99,3 +99,13 @@ pub fn assemble((tensors, metadata): Parts) -> Vec<u8> {
         .collect();
     safetensors::serialize(views, Some(metadata)).unwrap()
 }
+
+/// `clean` with the byte at each index XOR-ed with its value.
+pub fn flipped(clean: &[u8], flips: &[(proptest::sample::Index, u8)]) -> Vec<u8> {
+    let mut bytes = clean.to_vec();
+    for (at, value) in flips {
+        let i = at.index(bytes.len());
+        bytes[i] ^= value;
+    }
+    bytes
+}
