@@ -218,6 +218,8 @@ pub struct TransferTable {
     pub max_source_samples: Option<usize>,
     /// Cap on target samples, if any.
     pub max_target_samples: Option<usize>,
+    /// Heads per seed ensemble (1: single heads).
+    pub head_members: usize,
     /// One table per source that had at least one pair to run.
     pub sources: Vec<SourceTable>,
     /// Pairs refused by the provenance check.
@@ -508,6 +510,7 @@ pub fn transfer_table(
         seed: options.seed,
         max_source_samples: options.max_source_samples,
         max_target_samples: options.max_target_samples,
+        head_members: options.head_members,
         sources: tables,
         skipped,
         seconds: started.elapsed().as_secs_f64(),
@@ -599,6 +602,16 @@ impl TransferTable {
             cap(self.max_source_samples),
             cap(self.max_target_samples)
         );
+        if self.head_members > 1 {
+            let _ = writeln!(
+                s,
+                "- Client heads: seed ensembles of {} heads (seeds {} … {}), class \
+                 probabilities averaged, for every head in the tables",
+                self.head_members,
+                self.seed,
+                self.seed + self.head_members as u64 - 1
+            );
+        }
         let _ = writeln!(s, "- Wall time of the run: {:.0} s\n", self.seconds);
         let _ = writeln!(
             s,

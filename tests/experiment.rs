@@ -41,6 +41,7 @@ fn table() -> TransferTable {
         seed: 0,
         max_source_samples: Some(15000),
         max_target_samples: None,
+        head_members: 1,
         sources: vec![SourceTable {
             source: "rotten-tomatoes".into(),
             samples: 12749,
@@ -79,6 +80,15 @@ fn markdown_has_context_rows_and_skips() {
     assert!(md.contains("| -3.0 | ✓ | 80.0 | 70.0 |"));
     assert!(md.contains("| +1.0 | ✗ | 95.0 | 91.0 |"));
     assert!(md.contains("- rotten-tomatoes → rotten-tomatoes: same family pang-lee"));
+    assert!(
+        !md.contains("Client heads"),
+        "single heads are not announced"
+    );
+    let mut t = table();
+    t.head_members = 10;
+    assert!(t
+        .to_markdown("x")
+        .contains("- Client heads: seed ensembles of 10 heads (seeds 0 … 9)"));
 }
 
 #[test]
