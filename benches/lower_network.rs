@@ -18,13 +18,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use cryptotl::he::{EncryptedBatch, Preset};
 use cryptotl::{synthetic, LowerClient, LowerServer};
 
-fn dims() -> Vec<usize> {
-    std::env::var("CRYPTOTL_BENCH_DIMS")
-        .ok()
-        .map(|s| s.split(',').filter_map(|d| d.trim().parse().ok()).collect())
-        .filter(|v: &Vec<usize>| !v.is_empty())
-        .unwrap_or_else(|| vec![384, 768])
-}
+mod common;
+use common::dims;
 
 fn lower_network(c: &mut Criterion) {
     for d in dims() {

@@ -27,13 +27,8 @@ use cryptotl::he::{EncryptedBatch, EvaluationKeys, Preset};
 use cryptotl::head::{Head, HeadConfig};
 use cryptotl::{synthetic, LowerClient, LowerServer};
 
-fn dims() -> Vec<usize> {
-    std::env::var("CRYPTOTL_BENCH_DIMS")
-        .ok()
-        .map(|s| s.split(',').filter_map(|d| d.trim().parse().ok()).collect())
-        .filter(|v: &Vec<usize>| !v.is_empty())
-        .unwrap_or_else(|| vec![384, 768])
-}
+mod common;
+use common::dims;
 
 /// Serializes the client's keys and parses them as the server does.
 fn server_keys(keys: &SlotKeys, server: &SlotEvaluator) -> (SlotKeys, usize) {
