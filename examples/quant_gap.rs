@@ -12,19 +12,13 @@
 //! each end when fitting the input quantizer), `QG_PATIENCE`, `QG_MAX_EPOCHS`,
 //! `QG_BITS=BX,BW` (served bit widths).
 
-use std::collections::BTreeMap;
-
 use cryptotl::experiment::quant_gap::{quantization_gap, GapOptions, GapRow};
 use cryptotl::experiment::ExperimentOptions;
 use cryptotl::pipeline::Progress;
 use cryptotl::pretrain::QuantBits;
 
-fn parse_cap(arg: Option<&String>) -> Result<Option<usize>, Box<dyn std::error::Error>> {
-    match arg.map(String::as_str) {
-        None | Some("all") => Ok(None),
-        Some(s) => Ok(Some(s.parse()?)),
-    }
-}
+mod common;
+use common::{parse_cap, ByPair};
 
 fn env<T: std::str::FromStr>(name: &str) -> Result<Option<T>, Box<dyn std::error::Error>>
 where
@@ -61,8 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prefixes: [3, 5].into_iter().filter(|&k| k < ensemble).collect(),
         ..GapOptions::default()
     };
-    let mut all: BTreeMap<(String, String), Vec<GapRow>> = BTreeMap::new();
-    let mut order: Vec<(String, String)> = Vec::new();
+    let mut all: ByPair<GapRow> = ByPair::default();
     let start = std::time::Instant::now();
     for &seed in &seeds {
         let mut options = ExperimentOptions::new(cryptotl::embed::default_cache_dir()?);
@@ -136,11 +129,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .collect::<Vec<_>>()
                     .join(" ")
             );
-            let key = (r.source.clone(), r.target.clone());
-            if !all.contains_key(&key) {
-                order.push(key.clone());
-            }
-            all.entry(key).or_default().push(r);
+            let (source, target) = (r.source.clone(), r.target.clone());
+            all.push(&source, &target, r);
         }
     }
     let seed_list: Vec<String> = seeds.iter().map(u64::to_string).collect();
@@ -160,9 +150,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
     };
     let prefixes: Vec<usize> = all
-        .values()
+        .rows()
         .next()
-        .and_then(|rows| rows.first())
         .map(|r| r.prefix_ensembles.iter().map(|p| p.0).collect())
         .unwrap_or_default();
     let ens_header: String = prefixes
@@ -180,8 +169,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "|---|---:|---:|{}---:|---:|---:|",
         "---:|".repeat(prefixes.len())
     );
-    for key in &order {
-        let rows = &all[key];
+    for (key, rows) in all.iter() {
         let Some(first) = rows.first() else {
             continue;
         };
@@ -205,7 +193,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pm(&col(&|r| r.float_ensemble_on_quantized - r.float_ensemble)),
         );
     }
-    let all_rows: Vec<&GapRow> = all.values().flatten().collect();
+    let all_rows: Vec<&GapRow> = all.rows().collect();
     let over = |f: &dyn Fn(&GapRow) -> f64| {
         let xs: Vec<f64> = all_rows.iter().map(|r| f(r)).collect();
         let n_over = xs
@@ -256,8 +244,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "|---|---|---:|---:|---:|---:|{}",
         "---:|".repeat(gap.variants.len())
     );
-    for key in &order {
-        let rows = &all[key];
+    for (key, rows) in all.iter() {
         let Some(first) = rows.first() else {
             continue;
         };

@@ -26,14 +26,10 @@ use std::time::Instant;
 
 use cryptotl::experiment::{transfer_table, ExperimentOptions, TransferTable};
 
-fn parse_cap(arg: Option<&String>) -> Result<Option<usize>, Box<dyn std::error::Error>> {
-    match arg.map(String::as_str) {
-        None | Some("all") => Ok(None),
-        Some(s) => Ok(Some(s.parse()?)),
-    }
-}
-
 /// Mean, population standard deviation, minimum and maximum.
+mod common;
+use common::parse_cap;
+
 fn stats(xs: &[f64]) -> (f64, f64, f64, f64) {
     let n = xs.len().max(1) as f64;
     let mean = xs.iter().sum::<f64>() / n;

@@ -18,12 +18,8 @@ use std::time::Instant;
 use cryptotl::experiment::{transfer_table, ExperimentOptions};
 use cryptotl::pipeline::Progress;
 
-fn parse_cap(arg: Option<&String>) -> Result<Option<usize>, Box<dyn std::error::Error>> {
-    match arg.map(String::as_str) {
-        None | Some("all") => Ok(None),
-        Some(s) => Ok(Some(s.parse()?)),
-    }
-}
+mod common;
+use common::parse_cap;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

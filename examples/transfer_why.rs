@@ -9,18 +9,12 @@
 //! cargo run --release --example transfer_why -- MAX_TARGET MAX_SOURCE SEED...
 //! ```
 
-use std::collections::BTreeMap;
-
 use cryptotl::experiment::diagnostics::{transfer_diagnostics, DiagnosticRow};
 use cryptotl::experiment::ExperimentOptions;
 use cryptotl::pipeline::Progress;
 
-fn parse_cap(arg: Option<&String>) -> Result<Option<usize>, Box<dyn std::error::Error>> {
-    match arg.map(String::as_str) {
-        None | Some("all") => Ok(None),
-        Some(s) => Ok(Some(s.parse()?)),
-    }
-}
+mod common;
+use common::{parse_cap, ByPair};
 
 fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len().max(1) as f64
@@ -36,8 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|s| s.parse())
         .collect::<Result<_, _>>()?;
-    let mut all: BTreeMap<(String, String), Vec<DiagnosticRow>> = BTreeMap::new();
-    let mut order: Vec<(String, String)> = Vec::new();
+    let mut all: ByPair<DiagnosticRow> = ByPair::default();
     for &seed in &seeds {
         let mut options = ExperimentOptions::new(cryptotl::embed::default_cache_dir()?);
         options.max_target_samples = parse_cap(args.first())?;
@@ -51,11 +44,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         })?;
         for r in rows {
-            let key = (r.source.clone(), r.target.clone());
-            if !all.contains_key(&key) {
-                order.push(key.clone());
-            }
-            all.entry(key).or_default().push(r);
+            let (source, target) = (r.source.clone(), r.target.clone());
+            all.push(&source, &target, r);
         }
     }
     let seed_list: Vec<String> = seeds.iter().map(u64::to_string).collect();
@@ -67,8 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "| Pair | Dims raw → lower | Source val. acc | LogReg raw | LogReg lower feats | Head raw | Head lower feats | LogReg lower − raw (test, pts) |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for key in &order {
-        let rows = &all[key];
+    for (key, rows) in all.iter() {
         let m = |f: &dyn Fn(&DiagnosticRow) -> f64| {
             100.0 * mean(&rows.iter().map(f).collect::<Vec<_>>())
         };

@@ -1,0 +1,48 @@
+//! Shared by the measurement examples.
+#![allow(dead_code)]
+
+/// A sample cap from the command line: `all` or absent is no cap.
+pub fn parse_cap(arg: Option<&String>) -> Result<Option<usize>, Box<dyn std::error::Error>> {
+    match arg.map(String::as_str) {
+        None | Some("all") => Ok(None),
+        Some(s) => Ok(Some(s.parse()?)),
+    }
+}
+
+/// Rows of several runs grouped by (source, target) pair, the pairs in the
+/// order they were first seen.
+pub struct ByPair<R> {
+    pairs: Vec<((String, String), Vec<R>)>,
+}
+
+impl<R> Default for ByPair<R> {
+    fn default() -> Self {
+        Self { pairs: Vec::new() }
+    }
+}
+
+impl<R> ByPair<R> {
+    /// Adds `row` to the pair `(source, target)`.
+    pub fn push(&mut self, source: &str, target: &str, row: R) {
+        match self
+            .pairs
+            .iter_mut()
+            .find(|((s, t), _)| s == source && t == target)
+        {
+            Some((_, rows)) => rows.push(row),
+            None => self
+                .pairs
+                .push(((source.to_owned(), target.to_owned()), vec![row])),
+        }
+    }
+
+    /// The pairs and their rows, in first-seen order.
+    pub fn iter(&self) -> impl Iterator<Item = (&(String, String), &[R])> {
+        self.pairs.iter().map(|(k, rows)| (k, rows.as_slice()))
+    }
+
+    /// Every row of every pair.
+    pub fn rows(&self) -> impl Iterator<Item = &R> {
+        self.pairs.iter().flat_map(|(_, rows)| rows)
+    }
+}
