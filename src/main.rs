@@ -884,10 +884,10 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Finetune(args) => {
             if args.dp_epsilon.is_some() && args.head.heads > 1 {
+                let k = args.head.heads;
                 return Err(Error::InvalidInput(format!(
-                    "--heads {} with --dp-epsilon: every head would spend the privacy budget \
-                     again ({} heads of ε = ε_target are {}·ε together); train one head under DP",
-                    args.head.heads, args.head.heads, args.head.heads
+                    "--heads {k} with --dp-epsilon: every head would spend the privacy budget \
+                     again ({k} heads spend {k} × ε); train one head under DP"
                 )));
             }
             let data = pipeline::load_dataset(&args.target, &cache)?;
@@ -1128,6 +1128,12 @@ fn run(cli: Cli) -> Result<(), Error> {
             let report = pipeline::run_transfer(&options, &mut |p| reporter.progress(p))?;
             reporter.finish_bar();
             print_demo(&report);
+            if options.head_members > 1 {
+                println!(
+                    "  heads: each of the three is a seed ensemble of {} heads (probabilities averaged)",
+                    options.head_members
+                );
+            }
             if !report.identical_predictions {
                 return Err(Error::NotExact(
                     "encrypted-path predictions differ from the quantized path's".into(),
