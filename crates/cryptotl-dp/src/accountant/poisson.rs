@@ -98,7 +98,10 @@ fn signed_or_absolute(log_pos: f64, log_neg: f64) -> f64 {
 /// in the alternating region (`i > α`, where the tail decays only
 /// polynomially when `q` is large), the limit lies between the last two
 /// partial sums (Leibniz), so the larger of the two is returned: an upper
-/// bound within one term of the limit.
+/// bound within one term of the limit. Like the reference's truncation rule,
+/// this assumes the tail keeps decreasing once it has started to (true
+/// asymptotically: the terms decay like `|binom(α, i)| / i`); the quadrature
+/// test checks such orders against the integral.
 fn log_a_frac(q: f64, sigma: f64, alpha: f64) -> f64 {
     let z0 = sigma * sigma * (1.0 / q - 1.0).ln() + 0.5;
     let log1mq = (-q).ln_1p();
