@@ -13,12 +13,11 @@
 //! `QG_BITS=BX,BW` (served bit widths).
 
 use cryptotl::experiment::quant_gap::{quantization_gap, GapOptions, GapRow};
-use cryptotl::experiment::ExperimentOptions;
 use cryptotl::pipeline::Progress;
 use cryptotl::pretrain::QuantBits;
 
 mod common;
-use common::{parse_cap, ByPair};
+use common::{capped_options, ByPair};
 
 fn env<T: std::str::FromStr>(name: &str) -> Result<Option<T>, Box<dyn std::error::Error>>
 where
@@ -58,9 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut all: ByPair<GapRow> = ByPair::default();
     let start = std::time::Instant::now();
     for &seed in &seeds {
-        let mut options = ExperimentOptions::new(cryptotl::embed::default_cache_dir()?);
-        options.max_target_samples = parse_cap(args.first())?;
-        options.max_source_samples = parse_cap(args.get(1))?;
+        let mut options = capped_options(&args)?;
         options.pretrain.seed = seed;
         options.head.seed = seed;
         if let Some(wd) = env::<f64>("QG_WEIGHT_DECAY")? {

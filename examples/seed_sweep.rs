@@ -24,11 +24,11 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use cryptotl::experiment::{transfer_table, ExperimentOptions, TransferTable};
+use cryptotl::experiment::{transfer_table, TransferTable};
 
 /// Mean, population standard deviation, minimum and maximum.
 mod common;
-use common::parse_cap;
+use common::capped_options;
 
 fn stats(xs: &[f64]) -> (f64, f64, f64, f64) {
     let n = xs.len().max(1) as f64;
@@ -82,9 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut pairs: BTreeMap<(usize, usize), (String, Pair)> = BTreeMap::new();
     let mut runs: Vec<TransferTable> = Vec::new();
     for &seed in &seeds {
-        let mut options = ExperimentOptions::new(cryptotl::embed::default_cache_dir()?);
-        options.max_target_samples = parse_cap(args.first())?;
-        options.max_source_samples = parse_cap(args.get(1))?;
+        let mut options = capped_options(&args)?;
         if mode != "split" {
             options.pretrain.seed = seed;
             options.head.seed = seed;

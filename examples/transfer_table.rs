@@ -15,17 +15,15 @@
 use std::io::Write as _;
 use std::time::Instant;
 
-use cryptotl::experiment::{transfer_table, ExperimentOptions};
+use cryptotl::experiment::transfer_table;
 use cryptotl::pipeline::Progress;
 
 mod common;
-use common::parse_cap;
+use common::capped_options;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut options = ExperimentOptions::new(cryptotl::embed::default_cache_dir()?);
-    options.max_target_samples = parse_cap(args.first())?;
-    options.max_source_samples = parse_cap(args.get(1))?;
+    let options = capped_options(&args)?;
     let out = args
         .get(2)
         .cloned()

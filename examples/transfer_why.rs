@@ -10,11 +10,10 @@
 //! ```
 
 use cryptotl::experiment::diagnostics::{transfer_diagnostics, DiagnosticRow};
-use cryptotl::experiment::ExperimentOptions;
 use cryptotl::pipeline::Progress;
 
 mod common;
-use common::{parse_cap, ByPair};
+use common::{capped_options, ByPair};
 
 fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len().max(1) as f64
@@ -32,9 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, _>>()?;
     let mut all: ByPair<DiagnosticRow> = ByPair::default();
     for &seed in &seeds {
-        let mut options = ExperimentOptions::new(cryptotl::embed::default_cache_dir()?);
-        options.max_target_samples = parse_cap(args.first())?;
-        options.max_source_samples = parse_cap(args.get(1))?;
+        let mut options = capped_options(&args)?;
         options.pretrain.seed = seed;
         options.head.seed = seed;
         eprintln!("seed {seed}");

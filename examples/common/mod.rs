@@ -9,6 +9,19 @@ pub fn parse_cap(arg: Option<&String>) -> Result<Option<usize>, Box<dyn std::err
     }
 }
 
+/// The default experiment options with the sample caps of the command line
+/// (`args[0]`: per target, `args[1]`: per source; see [`parse_cap`]) and the
+/// CLI's cache directory.
+pub fn capped_options(
+    args: &[String],
+) -> Result<cryptotl::experiment::ExperimentOptions, Box<dyn std::error::Error>> {
+    let mut options =
+        cryptotl::experiment::ExperimentOptions::new(cryptotl::embed::default_cache_dir()?);
+    options.max_target_samples = parse_cap(args.first())?;
+    options.max_source_samples = parse_cap(args.get(1))?;
+    Ok(options)
+}
+
 /// Rows of several runs grouped by (source, target) pair, the pairs in the
 /// order they were first seen.
 pub struct ByPair<R> {
