@@ -296,21 +296,17 @@ pub fn quantization_gap(
             let c_test = float_graph.evaluate_batch(&clamped(&served.input, &t.x_test))?;
             let iq_test =
                 float_graph.evaluate_batch(&input_quantized(&served.input, &t.x_test)?)?;
-            let hidden = options.head_hidden;
-            let f_heads = heads(
-                &t.classes,
-                hidden,
-                &options.head,
-                gap.ensemble,
-                (&f_train, &t.y_train),
-            )?;
-            let q_heads = heads(
-                &t.classes,
-                hidden,
-                &options.head,
-                gap.ensemble,
-                (&q_train, &t.y_train),
-            )?;
+            let train_heads = |x: &[Vec<f32>]| {
+                heads(
+                    &t.classes,
+                    options.head_hidden,
+                    &options.head,
+                    gap.ensemble,
+                    (x, &t.y_train),
+                )
+            };
+            let f_heads = train_heads(&f_train)?;
+            let q_heads = train_heads(&q_train)?;
             let f_head = &f_heads[0];
             let f_on_f = f_head.predict(&f_test)?;
             let f_on_q = f_head.predict(&q_test)?;
