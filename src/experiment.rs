@@ -35,8 +35,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::Error;
+use crate::folds::{largest_train, pooled, tested_rows, Fold};
 use crate::pipeline::{
-    load_dataset, load_embedder, pretrain_source, train_head_on, transfer_to, DataSource,
+    load_dataset, load_embedder, pretrain_source, train_head_folds, transfer_folds, DataSource,
     EncryptedLink, HeadSpec, Progress, TargetData,
 };
 use logistic::{LogisticOptions, LogisticRegression};
@@ -50,6 +51,11 @@ pub struct ExperimentOptions {
     pub targets: Vec<DatasetId>,
     /// Fraction of each target held out for testing (stratified, seeded).
     pub test_fraction: f64,
+    /// `Some(k)`: evaluate every pair by stratified k-fold
+    /// cross-validation over the whole (capped) target instead of the
+    /// single split: every sample is tested once, by heads not trained on
+    /// it, and the scores are over all samples. `None`: the single split.
+    pub folds: Option<usize>,
     /// Seed of the target splits, subsamples and head training.
     pub seed: u64,
     /// Pretraining of the lower network.
@@ -88,7 +94,7 @@ impl ExperimentOptions {
 
     /// Sources rotten-tomatoes and crowdflower; targets uci-imdb, uci-yelp,
     /// uci-amazon, vader-tweets, vader-amazon, sms-spam, spamassassin; 20 %
-    /// test, seed 0, default pretraining and head, no caps.
+    /// test (no cross-validation), seed 0, default pretraining and head, no caps.
     pub fn new(cache: PathBuf) -> Self {
         Self {
             sources: vec![DatasetId::RottenTomatoes, DatasetId::CrowdFlower],
@@ -102,6 +108,7 @@ impl ExperimentOptions {
                 DatasetId::SpamAssassin,
             ],
             test_fraction: 0.2,
+            folds: None,
             seed: 0,
             pretrain: PretrainConfig::default(),
             head: TrainOptions::default(),
@@ -161,9 +168,10 @@ pub struct Baselines {
 pub struct TargetRow {
     /// Target name.
     pub target: String,
-    /// Training samples.
+    /// Training samples (with cross-validation: the largest fold's
+    /// training part).
     pub train: usize,
-    /// Test samples.
+    /// Test samples (with cross-validation: every sample, tested once).
     pub test: usize,
     /// Head on the float lower network's features.
     pub float: Scores,
@@ -175,7 +183,7 @@ pub struct TargetRow {
     pub exact_features: bool,
     /// Whether the encrypted head's predictions equalled the quantized one's.
     pub identical_predictions: bool,
-    /// The no-transfer baselines (same split).
+    /// The no-transfer baselines (same split or folds).
     pub baselines: Baselines,
 }
 
@@ -212,6 +220,9 @@ pub struct TransferTable {
     pub date: String,
     /// Test fraction of the target splits.
     pub test_fraction: f64,
+    /// Folds of the cross-validation, if the pairs were evaluated so
+    /// (`None`: the single split).
+    pub folds: Option<usize>,
     /// Seed of splits, subsamples and head training.
     pub seed: u64,
     /// Cap on source samples, if any.
@@ -398,10 +409,33 @@ pub(crate) fn embed_targets(
     Ok(targets)
 }
 
-/// A target prepared once for all sources: split, embedded, baselines.
+/// A target prepared once for all sources: split, embedded, its folds,
+/// baselines.
 struct PreparedTarget {
     data: EmbeddedTarget,
+    folds: Vec<Fold>,
     baselines: Baselines,
+}
+
+impl EmbeddedTarget {
+    /// The folds the options ask for over this target's rows (training
+    /// part first): the split itself, or k-fold cross-validation.
+    fn folds(&self, options: &ExperimentOptions) -> Result<Vec<Fold>, Error> {
+        match options.folds {
+            None => Ok(Fold::split(self.y_train.len(), self.y_test.len())),
+            Some(k) => Fold::cross_validation(&self.labels(), k, options.seed),
+        }
+    }
+
+    /// All rows' embeddings, training part first.
+    fn rows(&self) -> Vec<Vec<f32>> {
+        self.x_train.iter().chain(&self.x_test).cloned().collect()
+    }
+
+    /// All rows' labels, training part first.
+    fn labels(&self) -> Vec<usize> {
+        self.y_train.iter().chain(&self.y_test).copied().collect()
+    }
 }
 
 /// Runs the transfer table: every non-conflicting source × target pair,
@@ -434,17 +468,18 @@ pub fn transfer_table(
         progress(Progress::Stage(format!(
             "target {target}: no-transfer baselines (head and logistic regression on raw embeddings)"
         )));
-        let head_raw = train_head_on(
-            &data.classes,
-            options.head_spec(),
-            (&data.x_train, &data.y_train),
-            (&data.x_test, &data.y_test),
-        )?;
+        let folds = data.folds(options)?;
+        let (x, y) = (data.rows(), data.labels());
+        let head_raw = train_head_folds(&data.classes, options.head_spec(), (&x, &y), &folds)?;
         let classes = data.classes.len();
-        let lr = LogisticRegression::fit(&data.x_train, &data.y_train, classes, &options.logistic)?;
-        let lr_pred = lr.predict(&data.x_test)?;
+        let lr_pred = pooled(&folds, |fold| {
+            let train_x = Fold::gather(&x, &fold.train);
+            let train_y = Fold::gather(&y, &fold.train);
+            let lr = LogisticRegression::fit(&train_x, &train_y, classes, &options.logistic)?;
+            lr.predict(&Fold::gather(&x, &fold.test))
+        })?;
         let lr_scores = Scores::from(&ConfusionMatrix::from_labels(
-            &data.y_test,
+            &Fold::gather(&y, &tested_rows(&folds)),
             &lr_pred,
             classes,
         )?);
@@ -452,6 +487,7 @@ pub fn transfer_table(
             target,
             PreparedTarget {
                 data,
+                folds,
                 baselines: Baselines {
                     head_raw: Scores::from(&head_raw.metrics),
                     logistic: lr_scores,
@@ -482,11 +518,18 @@ pub fn transfer_table(
                 continue;
             };
             progress(Progress::Stage(format!("{source} → {target}")));
-            let r = transfer_to(&t.data.data(), &model, &link, options.head_spec(), progress)?;
+            let r = transfer_folds(
+                &t.data.data(),
+                &t.folds,
+                &model,
+                &link,
+                options.head_spec(),
+                progress,
+            )?;
             rows.push(TargetRow {
                 target: target.name().to_owned(),
-                train: t.data.y_train.len(),
-                test: t.data.y_test.len(),
+                train: largest_train(&t.folds),
+                test: tested_rows(&t.folds).len(),
                 float: Scores::from(&r.float.metrics),
                 quantized: Scores::from(&r.quantized.metrics),
                 encrypted: Scores::from(&r.encrypted.metrics),
@@ -507,6 +550,7 @@ pub fn transfer_table(
         machine: machine_description(),
         date: utc_date(SystemTime::now()),
         test_fraction: options.test_fraction,
+        folds: options.folds,
         seed: options.seed,
         max_source_samples: options.max_source_samples,
         max_target_samples: options.max_target_samples,
@@ -589,12 +633,27 @@ impl TransferTable {
         let _ = writeln!(s, "- Machine: {}", self.machine);
         let _ = writeln!(s, "- Date (UTC): {}", self.date);
         let _ = writeln!(s, "- Command: `{command}`");
-        let _ = writeln!(
-            s,
-            "- Target split: {:.0} % test, stratified, seed {}",
-            100.0 * self.test_fraction,
-            self.seed
-        );
+        match self.folds {
+            None => {
+                let _ = writeln!(
+                    s,
+                    "- Target split: {:.0} % test, stratified, seed {}",
+                    100.0 * self.test_fraction,
+                    self.seed
+                );
+            }
+            Some(k) => {
+                let _ = writeln!(
+                    s,
+                    "- Evaluation: stratified {k}-fold cross-validation over each capped \
+                     target, seed {}: every sample is tested once, by heads trained on the \
+                     other {} folds; scores over all samples' pooled predictions \
+                     (*Train*: the largest fold's training part)",
+                    self.seed,
+                    k.saturating_sub(1)
+                );
+            }
+        }
         let _ = writeln!(
             s,
             "- Cap per source: {}; cap per target (before splitting): {} \
@@ -615,14 +674,14 @@ impl TransferTable {
         let _ = writeln!(s, "- Wall time of the run: {:.0} s\n", self.seconds);
         let _ = writeln!(
             s,
-            "Accuracy (acc), macro F1 and Cohen's κ on the target's test split, in\n\
+            "Accuracy (acc), macro F1 and Cohen's κ on the target's test samples, in\n\
              percent (κ × 100). *Float*: the client's head on the float lower\n\
              network's features (plaintext). *Encrypted*: the head on the decrypted\n\
              features of the BFV evaluation, which equal the quantized plaintext\n\
              model's bit for bit. *Δ q−f*: quantized minus float accuracy, in points.\n\
              *Identical*: the encrypted head's predictions equal the quantized\n\
              plaintext head's. *Head raw* and *LogReg raw*: no-transfer baselines on\n\
-             the raw 384-d embeddings (same split): the same client head without\n\
+             the raw 384-d embeddings (same split or folds): the same client head without\n\
              the server's layers, and an L2-regularized logistic regression.\n"
         );
         for table in &self.sources {
@@ -772,14 +831,17 @@ impl TransferTable {
             beats_neither.len(),
             list(&beats_neither)
         ));
-        out.push(
-            "This table is one run (one split seed, one pretraining and head seed). \
+        let division = match self.folds {
+            None => "one split seed".to_owned(),
+            Some(k) => format!("one seeded assignment of the samples to {k} folds"),
+        };
+        out.push(format!(
+            "This table is one run ({division}, one pretraining and head seed). \
              Seed-to-seed variation, where Δ q−f comes from, and why transfer helps \
              or hurts are measured separately: the `seed_sweep`, `quant_gap` and \
              `transfer_why` examples (sections \"Seed variation\", \"Quantization \
              gap\" and \"Why transfer does or does not help\" of docs/results.md)."
-                .into(),
-        );
+        ));
         out
     }
 }

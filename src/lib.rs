@@ -38,6 +38,7 @@ pub mod client;
 pub mod error;
 pub mod exchange;
 pub mod experiment;
+pub mod folds;
 pub mod pipeline;
 pub mod serve;
 pub mod server;

@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 
 use cryptotl_data::{check_disjoint_provenance, load_clean, split, Dataset, DatasetId};
 use cryptotl_embed::{Embedder, ModelSource};
-use cryptotl_head::{train_ensemble, Ensemble, HeadConfig, Metrics, TrainOptions, Trainer};
+use cryptotl_head::{argmax, train_ensemble, Ensemble, HeadConfig, Metrics, TrainOptions, Trainer};
 use cryptotl_pretrain::{pretrain, EpochReport, PretrainConfig, PretrainReport, Pretrained};
 
 use crate::client::LowerClient;
 use crate::error::Error;
 use crate::exchange::{dequantize_features, encrypted_features, ExchangeStats};
+use crate::folds::{pooled, tested_rows, Fold};
 use crate::server::{LowerServer, Session};
 
 /// Where a labeled data set comes from.
@@ -247,6 +248,26 @@ pub(crate) fn train_head(
     train: (&[Vec<f32>], &[usize]),
     test: (&[Vec<f32>], &[usize]),
 ) -> Result<(Ensemble, HeadResult), Error> {
+    let (head, epochs) = fit_head(classes, spec, train)?;
+    let metrics = head.evaluate(test.0, test.1)?;
+    let predictions = head.predict(test.0)?;
+    Ok((
+        head,
+        HeadResult {
+            metrics,
+            predictions,
+            epochs,
+        },
+    ))
+}
+
+/// Trains the head `spec` describes on `train`; returns it and the most
+/// epochs any member trained.
+fn fit_head(
+    classes: &[String],
+    spec: HeadSpec<'_>,
+    train: (&[Vec<f32>], &[usize]),
+) -> Result<(Ensemble, usize), Error> {
     let dim = train.0.first().map_or(0, Vec::len);
     let config = HeadConfig {
         hidden: spec.hidden,
@@ -257,16 +278,8 @@ pub(crate) fn train_head(
             .class_names(classes.to_vec())
             .fit(train.0, train.1)
     })?;
-    let metrics = head.evaluate(test.0, test.1)?;
-    let predictions = head.predict(test.0)?;
-    Ok((
-        head,
-        HeadResult {
-            metrics,
-            predictions,
-            epochs: reports.iter().map(|r| r.epochs).max().unwrap_or(0),
-        },
-    ))
+    let epochs = reports.iter().map(|r| r.epochs).max().unwrap_or(0);
+    Ok((head, epochs))
 }
 
 /// Loads the embedder: a built-in model, fetched into the cache on first
@@ -406,7 +419,8 @@ pub struct TargetTransfer {
 
 /// Client: computes float, quantized and encrypted features of a target
 /// through `source`'s lower network (encrypted over `link`) and trains a
-/// head on each.
+/// head on each, on the target's own split (train on `x_train`, test on
+/// `x_test`). [`transfer_folds`] with [`Fold::split`].
 ///
 /// # Errors
 /// Any stage's failure; also [`Error::NotExact`] if the decrypted features
@@ -418,20 +432,49 @@ pub fn transfer_to(
     head: HeadSpec<'_>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TargetTransfer, Error> {
-    let pretrained = &source.pretrained;
-    let float_train = pretrained.float_features(target.x_train)?;
-    let float_test = pretrained.float_features(target.x_test)?;
+    let folds = Fold::split(target.x_train.len(), target.x_test.len());
+    transfer_folds(target, &folds, source, link, head, progress)
+}
 
-    progress(Progress::Stage(
-        "client: encryption; server: encrypted evaluation".into(),
-    ));
-    let client = &link.client;
+/// [`transfer_to`] over any [`Fold`]s of the target's rows (`x_train`
+/// then `x_test`), for example k-fold cross-validation
+/// ([`Fold::cross_validation`]): every row is encrypted once, and for each
+/// fold a float, a quantized and an encrypted head are trained on its
+/// training rows and tested on its test rows. The results' metrics and
+/// predictions are over all folds' test rows, in fold order
+/// ([`crate::folds::tested_rows`]).
+///
+/// # Errors
+/// As [`transfer_to`]; [`Error::InvalidInput`] for a fold naming a row
+/// that does not exist.
+pub fn transfer_folds(
+    target: &TargetData<'_>,
+    folds: &[Fold],
+    source: &SourceModel,
+    link: &EncryptedLink,
+    head: HeadSpec<'_>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TargetTransfer, Error> {
+    let pretrained = &source.pretrained;
     let all: Vec<Vec<f32>> = target
         .x_train
         .iter()
         .chain(target.x_test)
         .cloned()
         .collect();
+    let labels: Vec<usize> = target
+        .y_train
+        .iter()
+        .chain(target.y_test)
+        .copied()
+        .collect();
+    check_fold_rows(folds, all.len())?;
+    let float = pretrained.float_features(&all)?;
+
+    progress(Progress::Stage(
+        "client: encryption; server: encrypted evaluation".into(),
+    ));
+    let client = &link.client;
     let (decrypted, exchange) =
         encrypted_features(client, &link.session, &all, &mut |done, total| {
             progress(Progress::Encrypted { done, total })
@@ -448,23 +491,16 @@ pub fn transfer_to(
     }
     let enc = dequantize_features(client, &decrypted)?;
     let quant = dequantize_features(client, &quantized)?;
-    let n_train = target.x_train.len();
 
     progress(Progress::Stage(
         "client: training heads (float, quantized, encrypted)".into(),
     ));
     let t = Instant::now();
-    let run = |train: &[Vec<f32>], test: &[Vec<f32>]| {
-        train_head(
-            target.classes,
-            head,
-            (train, target.y_train),
-            (test, target.y_test),
-        )
-    };
-    let (_, float) = run(&float_train, &float_test)?;
-    let (_, quantized_result) = run(&quant[..n_train], &quant[n_train..])?;
-    let (_, encrypted) = run(&enc[..n_train], &enc[n_train..])?;
+    let run =
+        |features: &[Vec<f32>]| train_head_folds(target.classes, head, (features, &labels), folds);
+    let float = run(&float)?;
+    let quantized_result = run(&quant)?;
+    let encrypted = run(&enc)?;
     let heads = t.elapsed();
     let identical_predictions = encrypted.predictions == quantized_result.predictions;
     Ok(TargetTransfer {
@@ -476,6 +512,29 @@ pub fn transfer_to(
         exchange,
         heads,
     })
+}
+
+/// Refuses folds that name rows outside `0..rows` or test nothing.
+fn check_fold_rows(folds: &[Fold], rows: usize) -> Result<(), Error> {
+    if folds.is_empty()
+        || folds
+            .iter()
+            .any(|f| f.test.is_empty() || f.train.is_empty())
+    {
+        return Err(Error::InvalidInput(
+            "every fold needs training and test rows".into(),
+        ));
+    }
+    let outside = folds
+        .iter()
+        .flat_map(|f| f.train.iter().chain(&f.test))
+        .find(|&&i| i >= rows);
+    match outside {
+        Some(i) => Err(Error::InvalidInput(format!(
+            "a fold names row {i} of a target with {rows} rows"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Trains the client's head on `train` and evaluates it on `test`: the
@@ -491,6 +550,41 @@ pub fn train_head_on(
     test: (&[Vec<f32>], &[usize]),
 ) -> Result<HeadResult, Error> {
     Ok(train_head(classes, spec, train, test)?.1)
+}
+
+/// [`train_head_on`] over folds of `(x, y)`: one head (or seed ensemble)
+/// per fold, trained on the fold's training rows; metrics over the pooled
+/// class probabilities of every fold's test rows, in fold order
+/// ([`crate::folds::tested_rows`]). With one fold ([`Fold::split`]) this is
+/// exactly [`train_head_on`].
+///
+/// # Errors
+/// Training or evaluation failures; [`Error::InvalidInput`] for folds
+/// naming rows outside `x`.
+pub fn train_head_folds(
+    classes: &[String],
+    spec: HeadSpec<'_>,
+    (x, y): (&[Vec<f32>], &[usize]),
+    folds: &[Fold],
+) -> Result<HeadResult, Error> {
+    check_fold_rows(folds, x.len().min(y.len()))?;
+    let mut epochs = 0;
+    let probabilities = pooled(folds, |fold| {
+        let train_x = Fold::gather(x, &fold.train);
+        let train_y = Fold::gather(y, &fold.train);
+        let (head, reports) = fit_head(classes, spec, (&train_x, &train_y))?;
+        epochs = epochs.max(reports);
+        Ok(head.predict_proba(&Fold::gather(x, &fold.test))?)
+    })?;
+    let tested = Fold::gather(y, &tested_rows(folds));
+    let metrics =
+        Metrics::from_probabilities(&tested, &probabilities)?.with_class_names(classes)?;
+    let predictions = probabilities.iter().map(|p| argmax(p)).collect();
+    Ok(HeadResult {
+        metrics,
+        predictions,
+        epochs,
+    })
 }
 
 /// Runs the whole transfer pipeline in one process (server and client

@@ -237,3 +237,11 @@ fn heads_out_of_range_or_with_dp_are_refused() {
     ]);
     assert_fails_with(&out, &["--heads 3 with --dp-epsilon", "privacy budget"]);
 }
+
+#[test]
+fn folds_out_of_range_are_refused() {
+    for k in ["0", "1", "21", "five"] {
+        let out = cryptotl(&["experiment", "transfer", "--folds", k]);
+        assert_fails_with(&out, &["--folds", "expected 2 to 20 folds"]);
+    }
+}

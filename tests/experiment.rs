@@ -38,6 +38,7 @@ fn table() -> TransferTable {
         machine: "2 cores, Test CPU".into(),
         date: "2026-11-25".into(),
         test_fraction: 0.2,
+        folds: None,
         seed: 0,
         max_source_samples: Some(15000),
         max_target_samples: None,
@@ -89,6 +90,27 @@ fn markdown_has_context_rows_and_skips() {
     assert!(t
         .to_markdown("x")
         .contains("- Client heads: seed ensembles of 10 heads (seeds 0 … 9)"));
+    assert!(md.contains("- Target split: 20 % test, stratified, seed 0"));
+    assert!(!md.contains("cross-validation"));
+}
+
+#[test]
+fn cross_validated_tables_say_so() {
+    let mut t = table();
+    t.folds = Some(5);
+    let md = t.to_markdown("x");
+    assert!(!md.contains("Target split"));
+    assert!(md.contains(
+        "- Evaluation: stratified 5-fold cross-validation over each capped target, seed 0: \
+         every sample is tested once, by heads trained on the other 4 folds"
+    ));
+    let last = t.statements().pop().unwrap_or_default();
+    assert!(last.contains("one seeded assignment of the samples to 5 folds"));
+    assert!(table()
+        .statements()
+        .pop()
+        .unwrap_or_default()
+        .contains("one split seed"));
 }
 
 #[test]

@@ -1,0 +1,166 @@
+//! How a target's rows are divided between training and testing the
+//! client's head: the single train/test split, or stratified k-fold
+//! cross-validation, where every row is tested once, by a head that was
+//! not trained on it.
+//!
+//! A [`Fold`] holds indices into the target's rows (training part first,
+//! then test part, as [`crate::pipeline::TargetData`] lays them out).
+//! [`pooled`] runs one fit-and-predict per fold and concatenates the
+//! folds' test predictions, so that a score over them is a score over
+//! every tested row.
+
+use cryptotl_head::stratified_folds;
+
+use crate::error::Error;
+
+/// One division of a target's rows: train on `train`, test on `test`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fold {
+    /// Rows the head is trained on.
+    pub train: Vec<usize>,
+    /// Rows the head is tested on.
+    pub test: Vec<usize>,
+}
+
+impl Fold {
+    /// The single split of a target laid out as `n_train` training rows
+    /// followed by `n_test` test rows.
+    ///
+    /// ```
+    /// use cryptotl::folds::Fold;
+    ///
+    /// let folds = Fold::split(3, 2);
+    /// assert_eq!(folds.len(), 1);
+    /// assert_eq!(folds[0].train, [0, 1, 2]);
+    /// assert_eq!(folds[0].test, [3, 4]);
+    /// ```
+    pub fn split(n_train: usize, n_test: usize) -> Vec<Fold> {
+        vec![Fold {
+            train: (0..n_train).collect(),
+            test: (n_train..n_train + n_test).collect(),
+        }]
+    }
+
+    /// Stratified `k`-fold cross-validation over all rows with labels `y`
+    /// ([`stratified_folds`] seeded with `seed`): fold `i` tests on the
+    /// `i`-th part and trains on the other `k − 1`.
+    ///
+    /// ```
+    /// use cryptotl::folds::Fold;
+    ///
+    /// let y = [0, 1, 0, 1, 0, 1];
+    /// let folds = Fold::cross_validation(&y, 3, 0)?;
+    /// assert_eq!(folds.len(), 3);
+    /// let mut tested: Vec<usize> = folds.iter().flat_map(|f| f.test.clone()).collect();
+    /// tested.sort_unstable();
+    /// assert_eq!(tested, [0, 1, 2, 3, 4, 5]);
+    /// # Ok::<(), cryptotl::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `k < 2` or `k` exceeds the rows.
+    pub fn cross_validation(y: &[usize], k: usize, seed: u64) -> Result<Vec<Fold>, Error> {
+        let parts = stratified_folds(y, k, seed).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        Ok((0..parts.len())
+            .map(|i| {
+                let mut train: Vec<usize> = parts
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != i)
+                    .flat_map(|(_, p)| p.iter().copied())
+                    .collect();
+                train.sort_unstable();
+                Fold {
+                    train,
+                    test: parts[i].clone(),
+                }
+            })
+            .collect())
+    }
+
+    /// The rows of `all` that `rows` names, in that order.
+    pub fn gather<T: Clone>(all: &[T], rows: &[usize]) -> Vec<T> {
+        rows.iter().map(|&i| all[i].clone()).collect()
+    }
+}
+
+/// The rows every fold tests, in fold order: the order of [`pooled`]'s
+/// output.
+pub fn tested_rows(folds: &[Fold]) -> Vec<usize> {
+    folds.iter().flat_map(|f| f.test.iter().copied()).collect()
+}
+
+/// The largest training part of any fold (what one head is trained on at
+/// most).
+pub fn largest_train(folds: &[Fold]) -> usize {
+    folds.iter().map(|f| f.train.len()).max().unwrap_or(0)
+}
+
+/// Runs `fit_predict(train rows, test rows)` once per fold and
+/// concatenates the per-row outputs in fold order ([`tested_rows`]).
+///
+/// # Errors
+/// The first failure of `fit_predict`, or [`Error::InvalidInput`] when it
+/// returns a number of outputs other than the fold's test rows.
+pub fn pooled<T>(
+    folds: &[Fold],
+    mut fit_predict: impl FnMut(&Fold) -> Result<Vec<T>, Error>,
+) -> Result<Vec<T>, Error> {
+    let mut out = Vec::with_capacity(folds.iter().map(|f| f.test.len()).sum());
+    for fold in folds {
+        let part = fit_predict(fold)?;
+        if part.len() != fold.test.len() {
+            return Err(Error::InvalidInput(format!(
+                "{} outputs for {} test rows",
+                part.len(),
+                fold.test.len()
+            )));
+        }
+        out.extend(part);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn cross_validation_rejects_bad_k() {
+        assert!(Fold::cross_validation(&[0, 1, 0], 1, 0).is_err());
+        assert!(Fold::cross_validation(&[0, 1, 0], 4, 0).is_err());
+    }
+
+    #[test]
+    fn pooled_checks_output_counts() {
+        let folds = Fold::split(2, 2);
+        let short = pooled(&folds, |_| Ok(vec![0u8]));
+        assert!(matches!(short, Err(Error::InvalidInput(_))));
+        let ok = pooled(&folds, |f| Ok(f.test.clone())).unwrap();
+        assert_eq!(ok, tested_rows(&folds));
+    }
+
+    proptest! {
+        /// Every row is tested exactly once, never by a fold that trains on
+        /// it, and every fold trains on all the other rows.
+        #[test]
+        fn folds_partition_the_rows(
+            y in proptest::collection::vec(0usize..3, 4..60),
+            k in 2usize..6,
+            seed in any::<u64>(),
+        ) {
+            prop_assume!(k <= y.len());
+            let folds = Fold::cross_validation(&y, k, seed).unwrap();
+            prop_assert_eq!(folds.len(), k);
+            let mut tested = tested_rows(&folds);
+            tested.sort_unstable();
+            prop_assert_eq!(tested, (0..y.len()).collect::<Vec<_>>());
+            for f in &folds {
+                prop_assert!(f.test.iter().all(|i| !f.train.contains(i)));
+                prop_assert_eq!(f.train.len() + f.test.len(), y.len());
+            }
+            prop_assert!(largest_train(&folds) < y.len());
+        }
+    }
+}
