@@ -18,6 +18,11 @@
 //!   are embedded on first use);
 //! - `both`: all of the above.
 //!
+//! With `SWEEP_FOLDS=K` in the environment every run evaluates by
+//! stratified K-fold cross-validation over each whole target (as
+//! `cryptotl experiment transfer --folds K`) instead of the single split;
+//! the fold assignment follows the split seed.
+//!
 //! Every run also checks that the encrypted features equal the quantized
 //! model's (the run fails otherwise).
 
@@ -90,6 +95,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if mode != "model" {
             options.seed = seed;
         }
+        if let Ok(k) = std::env::var("SWEEP_FOLDS") {
+            options.folds = Some(k.parse()?);
+        }
         eprintln!("[{:7.1}s] seed {seed}", start.elapsed().as_secs_f64());
         let table = transfer_table(&options, &mut |_| {})?;
         for (si, source) in table.sources.iter().enumerate() {
@@ -113,7 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 p.logistic.push(r.baselines.logistic.accuracy);
                 p.identical &= r.identical_predictions && r.exact_features;
                 eprintln!(
-                    "  seed {seed} {}: float {:.1} enc {:.1} Δ {:+.1} head raw {:.1} LR raw {:.1}",
+                    "  seed {seed} {}: float {:.2} enc {:.2} Δ {:+.2} head raw {:.2} LR raw {:.2}",
                     entry.0,
                     100.0 * r.float.accuracy,
                     100.0 * r.encrypted.accuracy,
