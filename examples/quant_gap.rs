@@ -13,6 +13,7 @@
 //! `QG_BITS=BX,BW` (served bit widths).
 
 use cryptotl::experiment::quant_gap::{quantization_gap, GapOptions, GapRow};
+use cryptotl::experiment::within_one_point;
 use cryptotl::pipeline::Progress;
 use cryptotl::pretrain::QuantBits;
 
@@ -193,10 +194,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let all_rows: Vec<&GapRow> = all.rows().collect();
     let over = |f: &dyn Fn(&GapRow) -> f64| {
         let xs: Vec<f64> = all_rows.iter().map(|r| f(r)).collect();
-        let n_over = xs
-            .iter()
-            .filter(|x| (x.abs() * 1000.0).round() > 10.0)
-            .count();
+        let n_over = xs.iter().filter(|&&x| !within_one_point(x, 0.0)).count();
         format!("{} ({n_over} of {} runs above 1 point)", pm(&xs), xs.len())
     };
     println!();

@@ -29,7 +29,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use cryptotl::experiment::{transfer_table, TransferTable};
+use cryptotl::experiment::{transfer_table, within_one_point, TransferTable};
 
 /// Mean, population standard deviation, minimum and maximum.
 mod common;
@@ -49,7 +49,7 @@ fn cell(xs: &[f64], signed: bool) -> String {
     let (mean, std, min, max) = stats(xs);
     let p = |x: f64| {
         if signed {
-            format!("{:+.1}", 100.0 * x)
+            format!("{:+.2}", 100.0 * x)
         } else {
             format!("{:.1}", 100.0 * x)
         }
@@ -151,7 +151,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let over = p
             .delta
             .iter()
-            .filter(|d| (d.abs() * 1000.0).round() > 10.0)
+            .filter(|&&d| !within_one_point(d, 0.0))
             .count();
         let margin: Vec<f64> = p
             .encrypted

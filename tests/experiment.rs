@@ -4,8 +4,8 @@
 
 use cryptotl::data::{Dataset, DatasetId};
 use cryptotl::experiment::{
-    plan_pairs, stratified_subsample, utc_date, Baselines, Scores, SkippedPair, SourceTable,
-    TargetRow, TransferTable,
+    plan_pairs, stratified_subsample, utc_date, within_one_point, Baselines, Scores, SkippedPair,
+    SourceTable, TargetRow, TransferTable,
 };
 
 fn scores(accuracy: f64) -> Scores {
@@ -75,11 +75,11 @@ fn markdown_has_context_rows_and_skips() {
     assert!(md.contains("cap per target (before splitting): none (all samples)"));
     assert!(md.contains("## Source: rotten-tomatoes (12749 samples"));
     assert!(md.contains(
-        "| uci-imdb | 800 | 200 | 80.0 | 79.0 | 60.0 | 79.5 | 78.5 | 59.0 | -0.5 | ✓ | 70.0 | 75.0 |"
+        "| uci-imdb | 800 | 200 | 80.0 | 79.0 | 60.0 | 79.5 | 78.5 | 59.0 | -0.50 | ✓ | 70.0 | 75.0 |"
     ));
     assert!(md.contains("| uci-yelp | 800 | 200 | 80.0 |"));
-    assert!(md.contains("| -3.0 | ✓ | 80.0 | 70.0 |"));
-    assert!(md.contains("| +1.0 | ✗ | 95.0 | 91.0 |"));
+    assert!(md.contains("| -3.00 | ✓ | 80.0 | 70.0 |"));
+    assert!(md.contains("| +1.00 | ✗ | 95.0 | 91.0 |"));
     assert!(md.contains("- rotten-tomatoes → rotten-tomatoes: same family pang-lee"));
     assert!(
         !md.contains("Client heads"),
@@ -119,12 +119,12 @@ fn statements_are_computed_from_the_numbers() {
     assert_eq!(
         s[0],
         "Quantized accuracy within 1 point of float (2 of 3 pairs): \
-         rotten-tomatoes → uci-imdb (-0.5), rotten-tomatoes → sms-spam (+1.0)."
+         rotten-tomatoes → uci-imdb (-0.50), rotten-tomatoes → sms-spam (+1.00)."
     );
     assert_eq!(
         s[1],
         "Quantized accuracy more than 1 point from float (1 of 3 pairs): \
-         rotten-tomatoes → uci-yelp (-3.0)."
+         rotten-tomatoes → uci-yelp (-3.00)."
     );
     assert!(s[2].contains("differed") && s[2].contains("sms-spam") && !s[2].contains("imdb"));
     assert!(
@@ -136,6 +136,20 @@ fn statements_are_computed_from_the_numbers() {
     assert!(s
         .iter()
         .any(|l| l.contains("seed_sweep") && l.contains("transfer_why")));
+}
+
+#[test]
+fn one_point_is_exact_not_rounded() {
+    // 21 of 2,000 samples: 1.05 points, which 0.1-point rounding of the
+    // float difference (0.010499…) would have called 1.0.
+    assert!(!within_one_point(1634.0 / 2000.0, 1613.0 / 2000.0));
+    assert!(within_one_point(1633.0 / 2000.0, 1613.0 / 2000.0));
+    assert!(within_one_point(0.80, 0.81));
+    assert!(!within_one_point(0.80, 0.8101));
+    let mut t = table();
+    t.sources[0].rows[0].float = scores(1613.0 / 2000.0);
+    t.sources[0].rows[0].quantized = scores(1634.0 / 2000.0);
+    assert!(t.statements()[1].contains("rotten-tomatoes → uci-imdb (+1.05)"));
 }
 
 #[test]
