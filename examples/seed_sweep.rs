@@ -21,7 +21,8 @@
 //! With `SWEEP_FOLDS=K` in the environment every run evaluates by
 //! stratified K-fold cross-validation over each whole target (as
 //! `cryptotl experiment transfer --folds K`) instead of the single split;
-//! the fold assignment follows the split seed.
+//! the fold assignment follows the split seed. With `SWEEP_HEADS=K` every
+//! head is a seed ensemble of K heads (as `--heads K`).
 //!
 //! Every run also checks that the encrypted features equal the quantized
 //! model's (the run fails otherwise).
@@ -97,6 +98,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         if let Ok(k) = std::env::var("SWEEP_FOLDS") {
             options.folds = Some(k.parse()?);
+        }
+        if let Ok(k) = std::env::var("SWEEP_HEADS") {
+            options.head_members = k.parse()?;
         }
         eprintln!("[{:7.1}s] seed {seed}", start.elapsed().as_secs_f64());
         let table = transfer_table(&options, &mut |_| {})?;
