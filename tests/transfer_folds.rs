@@ -98,9 +98,7 @@ fn cross_validation_encrypts_and_tests_every_row_exactly() {
         train: (0..72).collect(),
         test: vec![90],
     }];
-    let err = transfer_folds(&target, &bad, &model, &link, head, &mut |_| {})
-        .err()
-        .expect("refused");
+    let err = transfer_folds(&target, &bad, &model, &link, head, &mut |_| {}).expect_err("refused");
     assert!(
         matches!(err, Error::InvalidInput(ref m) if m.contains("row 90")),
         "{err}"
