@@ -79,6 +79,11 @@ impl Fold {
     }
 
     /// The rows of `all` that `rows` names, in that order.
+    ///
+    /// # Panics
+    /// When a row is out of range. Folds from [`Fold::split`] and
+    /// [`Fold::cross_validation`] over the same rows never are; the
+    /// pipeline checks other folds first (an [`Error::InvalidInput`]).
     pub fn gather<T: Clone>(all: &[T], rows: &[usize]) -> Vec<T> {
         rows.iter().map(|&i| all[i].clone()).collect()
     }
