@@ -162,9 +162,14 @@ struct HeadFlags {
 
 /// Parses `--heads`: 1 to [`MAX_MEMBERS`].
 fn heads_in_range(s: &str) -> Result<usize, String> {
+    count_in_range(s, 1, MAX_MEMBERS, "heads")
+}
+
+/// Parses a count of `what` from `lo` to `hi`, or says what was expected.
+fn count_in_range(s: &str, lo: usize, hi: usize, what: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
-        Ok(k) if (1..=MAX_MEMBERS).contains(&k) => Ok(k),
-        _ => Err(format!("expected 1 to {MAX_MEMBERS} heads, got {s:?}")),
+        Ok(k) if (lo..=hi).contains(&k) => Ok(k),
+        _ => Err(format!("expected {lo} to {hi} {what}, got {s:?}")),
     }
 }
 
@@ -216,10 +221,7 @@ const MAX_FOLDS: usize = 20;
 
 /// Parses `--folds`: 2 to [`MAX_FOLDS`].
 fn folds_in_range(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(k) if (2..=MAX_FOLDS).contains(&k) => Ok(k),
-        _ => Err(format!("expected 2 to {MAX_FOLDS} folds, got {s:?}")),
-    }
+    count_in_range(s, 2, MAX_FOLDS, "folds")
 }
 
 #[derive(Debug, Args)]
