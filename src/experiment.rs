@@ -419,22 +419,13 @@ struct PreparedTarget {
 
 impl EmbeddedTarget {
     /// The folds the options ask for over this target's rows (training
-    /// part first): the split itself, or k-fold cross-validation.
-    fn folds(&self, options: &ExperimentOptions) -> Result<Vec<Fold>, Error> {
+    /// part first, labels `y`): the split itself, or k-fold
+    /// cross-validation.
+    fn folds(&self, y: &[usize], options: &ExperimentOptions) -> Result<Vec<Fold>, Error> {
         match options.folds {
             None => Ok(Fold::split(self.y_train.len(), self.y_test.len())),
-            Some(k) => Fold::cross_validation(&self.labels(), k, options.seed),
+            Some(k) => Fold::cross_validation(y, k, options.seed),
         }
-    }
-
-    /// All rows' embeddings, training part first.
-    fn rows(&self) -> Vec<Vec<f32>> {
-        self.x_train.iter().chain(&self.x_test).cloned().collect()
-    }
-
-    /// All rows' labels, training part first.
-    fn labels(&self) -> Vec<usize> {
-        self.y_train.iter().chain(&self.y_test).copied().collect()
     }
 }
 
@@ -468,8 +459,8 @@ pub fn transfer_table(
         progress(Progress::Stage(format!(
             "target {target}: no-transfer baselines (head and logistic regression on raw embeddings)"
         )));
-        let folds = data.folds(options)?;
-        let (x, y) = (data.rows(), data.labels());
+        let (x, y) = (data.data().rows(), data.data().labels());
+        let folds = data.folds(&y, options)?;
         let head_raw = train_head_folds(&data.classes, options.head_spec(), (&x, &y), &folds)?;
         let classes = data.classes.len();
         let lr_pred = pooled(&folds, |fold| {

@@ -398,6 +398,19 @@ pub struct TargetData<'a> {
     pub y_test: &'a [usize],
 }
 
+impl TargetData<'_> {
+    /// All rows' embeddings, training part first: the rows a [`Fold`]
+    /// indexes.
+    pub fn rows(&self) -> Vec<Vec<f32>> {
+        self.x_train.iter().chain(self.x_test).cloned().collect()
+    }
+
+    /// All rows' labels, in the order of [`TargetData::rows`].
+    pub fn labels(&self) -> Vec<usize> {
+        self.y_train.iter().chain(self.y_test).copied().collect()
+    }
+}
+
 /// What [`transfer_to`] measured on one target.
 #[derive(Debug, Clone)]
 pub struct TargetTransfer {
@@ -456,18 +469,8 @@ pub fn transfer_folds(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TargetTransfer, Error> {
     let pretrained = &source.pretrained;
-    let all: Vec<Vec<f32>> = target
-        .x_train
-        .iter()
-        .chain(target.x_test)
-        .cloned()
-        .collect();
-    let labels: Vec<usize> = target
-        .y_train
-        .iter()
-        .chain(target.y_test)
-        .copied()
-        .collect();
+    let all = target.rows();
+    let labels = target.labels();
     check_fold_rows(folds, all.len())?;
     let float = pretrained.float_features(&all)?;
 
