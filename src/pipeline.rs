@@ -8,7 +8,7 @@
 //! predict exactly what the head trained on the quantized features predicts.
 //!
 //! The pieces are public for runs over many pairs (the transfer table of
-//! [`crate::experiment`]): [`pretrain_source`] once per source,
+//! `cryptotl-experiments`): [`pretrain_source`] once per source,
 //! [`EncryptedLink::open`] once per source (keys generated once), then
 //! [`transfer_to`] per target.
 
@@ -17,14 +17,16 @@ use std::time::{Duration, Instant};
 
 use cryptotl_data::{check_disjoint_provenance, load_clean, split, Dataset, DatasetId};
 use cryptotl_embed::{Embedder, ModelSource};
-use cryptotl_head::{argmax, train_ensemble, Ensemble, HeadConfig, Metrics, TrainOptions, Trainer};
+use cryptotl_head::{
+    argmax, pooled, tested_rows, train_ensemble, Ensemble, Fold, HeadConfig, Metrics, TrainOptions,
+    Trainer,
+};
 use cryptotl_pretrain::{pretrain, EpochReport, PretrainConfig, PretrainReport, Pretrained};
+use cryptotl_protocol::{
+    dequantize_features, encrypted_features, ExchangeStats, LowerClient, LowerServer, Session,
+};
 
-use crate::client::LowerClient;
 use crate::error::Error;
-use crate::exchange::{dequantize_features, encrypted_features, ExchangeStats};
-use crate::folds::{pooled, tested_rows, Fold};
-use crate::server::{LowerServer, Session};
 
 /// Where a labeled data set comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -242,7 +244,12 @@ impl TransferOptions {
     }
 }
 
-pub(crate) fn train_head(
+/// Trains the client's head (an ensemble of `spec.members`) on `train`,
+/// evaluates it on `test`, and returns it with the result.
+///
+/// # Errors
+/// Training or evaluation failures of the head.
+pub fn train_head(
     classes: &[String],
     spec: HeadSpec<'_>,
     train: (&[Vec<f32>], &[usize]),
@@ -471,7 +478,7 @@ pub fn transfer_folds(
     let pretrained = &source.pretrained;
     let all = target.rows();
     let labels = target.labels();
-    check_fold_rows(folds, all.len())?;
+    Fold::check_rows(folds, all.len())?;
     let float = pretrained.float_features(&all)?;
 
     progress(Progress::Stage(
@@ -517,29 +524,6 @@ pub fn transfer_folds(
     })
 }
 
-/// Refuses folds that name rows outside `0..rows` or test nothing.
-fn check_fold_rows(folds: &[Fold], rows: usize) -> Result<(), Error> {
-    if folds.is_empty()
-        || folds
-            .iter()
-            .any(|f| f.test.is_empty() || f.train.is_empty())
-    {
-        return Err(Error::InvalidInput(
-            "every fold needs training and test rows".into(),
-        ));
-    }
-    let outside = folds
-        .iter()
-        .flat_map(|f| f.train.iter().chain(&f.test))
-        .find(|&&i| i >= rows);
-    match outside {
-        Some(i) => Err(Error::InvalidInput(format!(
-            "a fold names row {i} of a target with {rows} rows"
-        ))),
-        None => Ok(()),
-    }
-}
-
 /// Trains the client's head on `train` and evaluates it on `test`: the
 /// same head and options as in [`transfer_to`], on any features (e.g. raw
 /// embeddings, for a no-transfer baseline).
@@ -570,9 +554,9 @@ pub fn train_head_folds(
     (x, y): (&[Vec<f32>], &[usize]),
     folds: &[Fold],
 ) -> Result<HeadResult, Error> {
-    check_fold_rows(folds, x.len().min(y.len()))?;
+    Fold::check_rows(folds, x.len().min(y.len()))?;
     let mut epochs = 0;
-    let probabilities = pooled(folds, |fold| {
+    let probabilities = pooled::<_, Error>(folds, |fold| {
         let train_x = Fold::gather(x, &fold.train);
         let train_y = Fold::gather(y, &fold.train);
         let (head, reports) = fit_head(classes, spec, (&train_x, &train_y))?;

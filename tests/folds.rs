@@ -2,8 +2,8 @@
 //! cross-validation tests every row once and lines its predictions up
 //! with the rows it tested. Toy data, no model or download needed.
 
-use cryptotl::folds::{tested_rows, Fold};
 use cryptotl::head::TrainOptions;
+use cryptotl::head::{tested_rows, Fold};
 use cryptotl::pipeline::{train_head_folds, train_head_on, HeadSpec};
 use cryptotl::Error;
 
@@ -92,7 +92,7 @@ fn folds_outside_the_rows_are_refused() {
     }];
     let err = train_head_folds(&classes(), spec(&options, 1), (&x, &y), &bad).unwrap_err();
     assert!(
-        matches!(err, Error::InvalidInput(ref m) if m.contains("row 25")),
+        matches!(err, Error::Head(cryptotl::head::HeadError::InvalidInput(ref m)) if m.contains("row 25")),
         "{err}"
     );
     let empty = vec![Fold {

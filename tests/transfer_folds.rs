@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use cryptotl::folds::Fold;
+use cryptotl::head::Fold;
 use cryptotl::head::TrainOptions;
 use cryptotl::pipeline::{
     transfer_folds, transfer_to, EncryptedLink, HeadSpec, SourceModel, TargetData,
@@ -100,7 +100,7 @@ fn cross_validation_encrypts_and_tests_every_row_exactly() {
     }];
     let err = transfer_folds(&target, &bad, &model, &link, head, &mut |_| {}).expect_err("refused");
     assert!(
-        matches!(err, Error::InvalidInput(ref m) if m.contains("row 90")),
+        matches!(err, Error::Head(cryptotl::head::HeadError::InvalidInput(ref m)) if m.contains("row 90")),
         "{err}"
     );
 }

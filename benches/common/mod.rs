@@ -2,7 +2,7 @@
 
 /// Embedding dimensions to benchmark: `CRYPTOTL_BENCH_DIMS` (comma-separated,
 /// e.g. `384`), else 384 and 768.
-pub fn dims() -> Vec<usize> {
+pub(crate) fn dims() -> Vec<usize> {
     std::env::var("CRYPTOTL_BENCH_DIMS")
         .ok()
         .map(|s| s.split(',').filter_map(|d| d.trim().parse().ok()).collect())

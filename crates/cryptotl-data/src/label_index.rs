@@ -20,7 +20,10 @@ pub const MAX_NUMERIC_LABEL: usize = 1023;
 /// # Errors
 /// [`DataError::Parse`] for a numeric label above [`MAX_NUMERIC_LABEL`]
 /// when all labels are numeric.
-pub fn index_labels(origin: &str, raw: &[(u64, String)]) -> Result<(Vec<usize>, Vec<String>)> {
+pub(crate) fn index_labels(
+    origin: &str,
+    raw: &[(u64, String)],
+) -> Result<(Vec<usize>, Vec<String>)> {
     let numeric: Option<Vec<usize>> = raw.iter().map(|(_, label)| parse_index(label)).collect();
     if let Some(values) = numeric {
         if let Some(((line, label), _)) = raw

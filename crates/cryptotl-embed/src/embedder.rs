@@ -8,11 +8,11 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::BertModel;
+use cryptotl_fetch::Sha256Digest;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::batching::{self, Batch};
 use crate::cache::{CacheKey, EmbeddingCache};
-use crate::digest::{self, Sha256Bytes};
 use crate::error::{EmbedError, Result};
 use crate::model::{FileDigests, ModelConfig, ModelDir};
 use crate::mpnet::MpnetModel;
@@ -62,7 +62,7 @@ pub struct Embedder {
     pad_id: u32,
     max_positions: usize,
     max_tokens: usize,
-    fingerprint: Sha256Bytes,
+    fingerprint: Sha256Digest,
     options: EmbedOptions,
 }
 
@@ -97,9 +97,9 @@ impl Embedder {
         let digests = match dir.digests() {
             Some(digests) => digests,
             None => FileDigests {
-                weights: digest::sha256(&weights),
-                tokenizer: digest::sha256_file(&dir.tokenizer_path())?,
-                config: digest::sha256_file(&dir.config_path())?,
+                weights: Sha256Digest::of_bytes(&weights),
+                tokenizer: Sha256Digest::of_file(&dir.tokenizer_path())?,
+                config: Sha256Digest::of_file(&dir.config_path())?,
             },
         };
         let device = Device::Cpu;
@@ -215,12 +215,12 @@ impl Embedder {
 
     /// Hex SHA-256 identifying the weights, tokenizer and config.
     pub fn model_fingerprint(&self) -> String {
-        digest::to_hex(&self.fingerprint)
+        self.fingerprint.to_hex()
     }
 
     /// The embedding-cache key for `texts` under this model and truncation.
     pub fn cache_key<S: AsRef<str>>(&self, texts: &[S]) -> CacheKey {
-        CacheKey::new(&self.fingerprint, self.max_tokens, texts)
+        CacheKey::new(self.fingerprint.as_bytes(), self.max_tokens, texts)
     }
 
     /// Embeds `texts`, one unit-length vector of [`Embedder::dim`] values per

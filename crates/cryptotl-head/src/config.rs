@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{HeadError, Result};
+use crate::preprocess::Preprocessing;
 
 /// Largest number of trainable parameters a configuration may ask for
 /// (2^28, 1 GiB of `f32`): guards against absurd allocations from a
@@ -12,7 +13,7 @@ pub const MAX_PARAMETERS: usize = 1 << 28;
 /// Architecture of the head (CryptoTL's upper network):
 ///
 /// ```text
-/// x (input_dim) ── standardize ── Dense(input_dim → hidden) ── ReLU
+/// x (input_dim) ── preprocess ── standardize ── Dense(input_dim → hidden) ── ReLU
 ///   ── MaxPool1d(pool, stride = pool) ── Dropout(dropout, training only)
 ///   ── Dense(pooled → 1) + sigmoid    (classes = 2)
 ///   └─ Dense(pooled → classes) + softmax (classes > 2)
@@ -52,6 +53,10 @@ pub struct HeadConfig {
     /// training features, stored with the head (default `true`; decrypted
     /// features can have tiny scales).
     pub standardize: bool,
+    /// Per-sample preprocessing before everything else (default
+    /// [`Preprocessing::None`]); recorded in the head file.
+    #[serde(default)]
+    pub preprocessing: Preprocessing,
 }
 
 impl HeadConfig {
@@ -65,6 +70,7 @@ impl HeadConfig {
             dropout: 0.2,
             classes,
             standardize: true,
+            preprocessing: Preprocessing::None,
         }
     }
 

@@ -254,7 +254,7 @@ impl Ensemble {
             .metadata()
             .as_ref()
             .map_or_else(HashMap::new, Clone::clone);
-        check_version(&metadata, ENSEMBLE_FORMAT_VERSION)?;
+        check_version(&metadata, ENSEMBLE_FORMAT_VERSION..=ENSEMBLE_FORMAT_VERSION)?;
         let count: usize = metadata
             .get(MEMBERS_KEY)
             .and_then(|v| v.parse().ok())

@@ -134,10 +134,11 @@ impl Head {
     /// finite values.
     pub fn logits(&self, x: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
         check_features(x, self.config.input_dim)?;
+        let x = self.config.preprocessing.apply(x);
         let mut out = Vec::with_capacity(x.len());
         let indices: Vec<usize> = (0..x.len()).collect();
         for chunk in indices.chunks(INFERENCE_CHUNK) {
-            let rows = gather_rows(x, chunk, self.standardizer.as_ref());
+            let rows = gather_rows(&x, chunk, self.standardizer.as_ref());
             let input = Tensor::from_vec(rows, (chunk.len(), self.config.input_dim), &Device::Cpu)?;
             out.extend(logits(&self.config, &self.weights, &input, None)?.to_vec2::<f32>()?);
         }

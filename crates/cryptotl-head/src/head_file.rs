@@ -2,7 +2,7 @@
 //! the weights and standardization as `F32` tensors and a JSON manifest in
 //! the safetensors metadata.
 //!
-//! # Layout (format version 1)
+//! # Layout (format version 2)
 //!
 //! Tensors:
 //!
@@ -20,8 +20,8 @@
 //! ```json
 //! {
 //!   "format": "cryptotl-head",
-//!   "format_version": "1",
-//!   "manifest": "{\"config\":{\"input_dim\":382,\"hidden\":128,\"pool\":3,\"dropout\":0.2,\"classes\":2,\"standardize\":true},\"class_names\":[\"0\",\"1\"],\"training\":{\"epochs\":31,\"best_epoch\":21,\"best_validation_loss\":0.21,...,\"dp\":null}}"
+//!   "format_version": "2",
+//!   "manifest": "{\"config\":{\"input_dim\":382,\"hidden\":128,\"pool\":3,\"dropout\":0.2,\"classes\":2,\"standardize\":true,\"preprocessing\":\"none\"},\"class_names\":[\"0\",\"1\"],\"training\":{\"epochs\":31,\"best_epoch\":21,\"best_validation_loss\":0.21,...,\"dp\":null}}"
 //! }
 //! ```
 //!
@@ -47,12 +47,19 @@ use crate::data::Standardizer;
 use crate::error::{HeadError, Result};
 use crate::head::Head;
 use crate::network::Weights;
+use crate::preprocess::Preprocessing;
 use crate::record::TrainingRecord;
 
 /// Value of the `format` metadata key.
 pub const HEAD_FORMAT: &str = "cryptotl-head";
-/// The head file format version this build reads and writes.
-pub const HEAD_FORMAT_VERSION: u32 = 1;
+/// The head file format version this build writes. Version 2 records the
+/// head's input preprocessing in its configuration; version 1 files (which
+/// did not) are still read, a head with a DP record then using
+/// [`Preprocessing::UnitNormSqrtDim`](crate::Preprocessing), the scaling
+/// the CLI applied to DP heads' features at the time.
+pub const HEAD_FORMAT_VERSION: u32 = 2;
+/// The oldest head file format version this build reads.
+pub const OLDEST_HEAD_FORMAT_VERSION: u32 = 1;
 /// Name of the standardization mean tensor (`[input_dim]`).
 pub const STANDARDIZE_MEAN: &str = "standardize.mean";
 /// Name of the standardization standard-deviation tensor (`[input_dim]`).
@@ -145,14 +152,19 @@ impl Head {
                 "metadata key {FORMAT_KEY:?} is not {HEAD_FORMAT:?}: not a cryptotl head file"
             )));
         }
-        check_version(metadata, HEAD_FORMAT_VERSION)?;
+        let version = check_version(metadata, OLDEST_HEAD_FORMAT_VERSION..=HEAD_FORMAT_VERSION)?;
         let manifest: Manifest = metadata
             .get(MANIFEST_KEY)
             .ok_or_else(|| malformed(format!("missing {MANIFEST_KEY:?}")))
             .and_then(|m| {
                 serde_json::from_str(m).map_err(|e| malformed(format!("invalid manifest: {e}")))
             })?;
-        let config = manifest.config;
+        let mut config = manifest.config;
+        if version == 1 && manifest.training.as_ref().is_some_and(|t| t.dp.is_some()) {
+            // Version 1 did not record preprocessing; its DP heads were
+            // trained on unit-norm × √dim features.
+            config.preprocessing = Preprocessing::UnitNormSqrtDim;
+        }
         config
             .validate()
             .map_err(|e| malformed(format!("manifest: {e}")))?;
@@ -267,18 +279,25 @@ impl Head {
     }
 }
 
-/// Checks the `format_version` metadata: [`HeadError::MalformedFile`] when
-/// missing or not a number, [`HeadError::UnsupportedVersion`] when not
-/// `supported`.
-pub(crate) fn check_version(metadata: &HashMap<String, String>, supported: u32) -> Result<()> {
+/// Checks the `format_version` metadata and returns it:
+/// [`HeadError::MalformedFile`] when missing or not a number,
+/// [`HeadError::UnsupportedVersion`] when not in `supported` (whose end is
+/// the version this build writes).
+pub(crate) fn check_version(
+    metadata: &HashMap<String, String>,
+    supported: std::ops::RangeInclusive<u32>,
+) -> Result<u32> {
     let found: u32 = metadata
         .get(VERSION_KEY)
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| HeadError::MalformedFile(format!("missing or invalid {VERSION_KEY:?}")))?;
-    if found == supported {
-        Ok(())
+    if supported.contains(&found) {
+        Ok(found)
     } else {
-        Err(HeadError::UnsupportedVersion { found, supported })
+        Err(HeadError::UnsupportedVersion {
+            found,
+            supported: *supported.end(),
+        })
     }
 }
 

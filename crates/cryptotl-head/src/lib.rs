@@ -7,7 +7,8 @@
 //! * [`train`] / [`Trainer`]: minibatch Adam on candle, seeded, with early
 //!   stopping on validation loss (best weights restored), optional input
 //!   standardization and per-epoch progress callbacks; [`k_fold`] for
-//!   stratified cross-validation.
+//!   stratified cross-validation, [`Fold`] and [`pooled`] for scoring any
+//!   model over a split or over folds.
 //! * [`Head`]: predictions ([`Head::predict_proba`], [`Head::predict`]),
 //!   evaluation ([`Head::evaluate`]) and head files ([`Head::save`],
 //!   [`Head::load`], format in [`head_file`]).
@@ -54,11 +55,13 @@ mod data;
 pub mod dp;
 pub mod ensemble;
 mod error;
+mod folds;
 mod head;
 pub mod head_file;
 mod kfold;
 mod metrics;
 mod network;
+mod preprocess;
 mod record;
 mod seed;
 mod split;
@@ -69,13 +72,15 @@ pub use config::{HeadConfig, MAX_PARAMETERS};
 pub use confusion::{ClassMetrics, ConfusionMatrix};
 pub use data::Standardizer;
 pub use dp::{DpOptions, DpSgd};
-pub use ensemble::{train_ensemble, Ensemble};
+pub use ensemble::{train_ensemble, Ensemble, ENSEMBLE_FORMAT_VERSION, MAX_MEMBERS};
 pub use error::{HeadError, Result};
+pub use folds::{largest_train, pooled, tested_rows, Fold};
 pub use head::Head;
-pub use head_file::{HEAD_FORMAT, HEAD_FORMAT_VERSION};
+pub use head_file::{HEAD_FORMAT, HEAD_FORMAT_VERSION, OLDEST_HEAD_FORMAT_VERSION};
 pub use kfold::{k_fold, k_fold_with_progress};
 pub use metrics::{argmax, log_loss, Metrics, LOG_LOSS_EPSILON};
 pub use network::{HIDDEN_BIAS, HIDDEN_WEIGHT, OUTPUT_BIAS, OUTPUT_WEIGHT};
+pub use preprocess::Preprocessing;
 pub use record::{DpRecord, TrainingRecord};
 pub use split::stratified_folds;
 pub use step::{GradientRule, MeanGradient, StepBatch};

@@ -365,8 +365,16 @@ impl<'a> Trainer<'a> {
         } else {
             options.validation
         };
+        // The head sees every input preprocessed (it records how, and
+        // applies the same at prediction).
+        let x_preprocessed = config.preprocessing.apply(x);
+        let x: &[Vec<f32>] = &x_preprocessed;
+        let given_validation = self
+            .validation
+            .map(|(vx, vy)| (config.preprocessing.apply(vx), vy));
         // Which rows train and which validate.
-        let (train_idx, validation) = match (self.validation, split) {
+        let given_validation = given_validation.as_ref().map(|(vx, vy)| (&vx[..], *vy));
+        let (train_idx, validation) = match (given_validation, split) {
             (Some((vx, vy)), _) => {
                 check_labelled(vx, vy, config.input_dim, config.classes)?;
                 let all: Vec<usize> = (0..vx.len()).collect();

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use common::{assemble, clusters, flipped, parts, Tensors};
 use cryptotl_head::{
-    train, DpRecord, Head, HeadConfig, HeadError, TrainOptions, HEAD_FORMAT_VERSION,
+    train, DpRecord, Head, HeadConfig, HeadError, Preprocessing, TrainOptions, HEAD_FORMAT_VERSION,
+    OLDEST_HEAD_FORMAT_VERSION,
 };
 use proptest::prelude::*;
 use safetensors::Dtype;
@@ -83,6 +84,88 @@ fn save_and_load_through_a_file() {
     assert_eq!(back.predict(&x).unwrap(), head.predict(&x).unwrap());
     assert_eq!(back.training(), Some(&record));
     assert!(matches!(Head::load(&path), Err(HeadError::Io { .. })));
+}
+
+/// A head trained with a preprocessing records it, applies it to raw
+/// features at prediction, and predicts what a head trained without it on
+/// features preprocessed by hand predicts.
+#[test]
+fn preprocessing_is_recorded_and_applied() {
+    let set = clusters(90, 5, 2, 21);
+    let opts = TrainOptions {
+        max_epochs: 5,
+        ..TrainOptions::default()
+    };
+    let base = HeadConfig {
+        hidden: 9,
+        standardize: false,
+        ..HeadConfig::new(5, 2)
+    };
+    let recorded = HeadConfig {
+        preprocessing: Preprocessing::UnitNormSqrtDim,
+        ..base.clone()
+    };
+    let (head, _) = train(&recorded, &set.x, &set.y, &opts).unwrap();
+    let by_hand = Preprocessing::UnitNormSqrtDim.apply(&set.x).into_owned();
+    let (plain, _) = train(&base, &by_hand, &set.y, &opts).unwrap();
+    assert_eq!(
+        head.predict_proba(&set.x).unwrap(),
+        plain.predict_proba(&by_hand).unwrap()
+    );
+    // Raw features differ from preprocessed ones: the plain head on raw
+    // features is not the same model.
+    assert_ne!(
+        plain.predict_proba(&set.x).unwrap(),
+        head.predict_proba(&set.x).unwrap()
+    );
+    let back = Head::from_bytes(&head.to_bytes().unwrap()).unwrap();
+    assert_eq!(back.config().preprocessing, Preprocessing::UnitNormSqrtDim);
+    assert_eq!(
+        back.predict_proba(&set.x).unwrap(),
+        head.predict_proba(&set.x).unwrap()
+    );
+}
+
+/// Version 1 files did not record preprocessing: a DP head among them was
+/// trained on unit-norm × √dim features (the CLI's rule), any other on the
+/// features as given.
+#[test]
+fn version_1_files_get_the_preprocessing_of_their_time() {
+    assert_eq!(OLDEST_HEAD_FORMAT_VERSION, 1);
+    let as_version_1 = |head: &Head| {
+        let bytes = edit_manifest(&head.to_bytes().unwrap(), |m| {
+            m["config"].as_object_mut().unwrap().remove("preprocessing");
+        });
+        let (tensors, mut metadata) = parts(&bytes);
+        metadata.insert("format_version".into(), "1".into());
+        Head::from_bytes(&assemble((tensors, metadata))).unwrap()
+    };
+    let (mut head, _) = trained(2, false);
+    assert_eq!(
+        as_version_1(&head).config().preprocessing,
+        Preprocessing::None
+    );
+    let mut record = head.training().unwrap().clone();
+    record.dp = Some(DpRecord {
+        epsilon: 3.0,
+        delta: 1e-5,
+        clip: 1.0,
+        noise_multiplier: 1.1,
+    });
+    head.set_training(record);
+    assert_eq!(
+        as_version_1(&head).config().preprocessing,
+        Preprocessing::UnitNormSqrtDim
+    );
+    // A version-2 DP head keeps what it recorded.
+    let back = Head::from_bytes(&head.to_bytes().unwrap()).unwrap();
+    assert_eq!(back.config().preprocessing, Preprocessing::None);
+    let (tensors, mut metadata) = parts(&head.to_bytes().unwrap());
+    metadata.insert("format_version".into(), "0".into());
+    assert!(matches!(
+        Head::from_bytes(&assemble((tensors, metadata))),
+        Err(HeadError::UnsupportedVersion { found: 0, .. })
+    ));
 }
 
 #[test]

@@ -28,29 +28,29 @@ pub(crate) struct SourceRows {
 
 impl SourceRows {
     /// Counts one published record.
-    pub fn record(&mut self) {
+    pub(crate) fn record(&mut self) {
         self.raw_records += 1;
     }
 
     /// Adds a row.
-    pub fn push(&mut self, text: String, label: usize) {
+    pub(crate) fn push(&mut self, text: String, label: usize) {
         self.texts.push(text);
         self.labels.push(label);
     }
 
     /// Adds a row recovered from inside a malformed record.
-    pub fn push_recovered(&mut self, text: String, label: usize) {
+    pub(crate) fn push_recovered(&mut self, text: String, label: usize) {
         self.push(text, label);
         self.recovered += 1;
     }
 
     /// Leaves a record out for `reason`.
-    pub fn skip(&mut self, reason: &'static str) {
+    pub(crate) fn skip(&mut self, reason: &'static str) {
         *self.skipped.entry(reason).or_default() += 1;
     }
 
     /// The report of what happened.
-    pub fn report(&self) -> SourceReport {
+    pub(crate) fn report(&self) -> SourceReport {
         SourceReport {
             raw_records: self.raw_records,
             skipped: self

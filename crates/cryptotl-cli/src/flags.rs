@@ -1,0 +1,133 @@
+//! Flags shared by several subcommands: pretraining, the head, where the
+//! server is, how the client talks to it, and the count parsers.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use cryptotl::graph::PackingChoice;
+use cryptotl::head::{HeadConfig, TrainOptions, MAX_MEMBERS};
+use cryptotl::pretrain::{PretrainConfig, QuantBits, TrainingMode};
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct PretrainFlags {
+    /// Maximum pretraining epochs (early stopping on a validation split).
+    #[arg(long, default_value_t = 50)]
+    pub(crate) pretrain_epochs: usize,
+    /// Input bits b_x [default: widest the 128-bit parameters allow].
+    #[arg(long, requires = "weight_bits")]
+    pub(crate) input_bits: Option<u32>,
+    /// Weight bits b_w [default: widest the 128-bit parameters allow].
+    #[arg(long, requires = "input_bits")]
+    pub(crate) weight_bits: Option<u32>,
+    /// Train in float and quantize afterwards (default: quantization-aware).
+    #[arg(long)]
+    pub(crate) float_training: bool,
+    /// Seed of pretraining.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) pretrain_seed: u64,
+}
+
+impl PretrainFlags {
+    pub(crate) fn config(&self) -> PretrainConfig {
+        PretrainConfig {
+            max_epochs: self.pretrain_epochs,
+            bits: self
+                .input_bits
+                .zip(self.weight_bits)
+                .map(|(input, weight)| QuantBits { input, weight }),
+            mode: if self.float_training {
+                TrainingMode::FloatOnly
+            } else {
+                TrainingMode::QuantizationAware
+            },
+            seed: self.pretrain_seed,
+            ..PretrainConfig::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct HeadFlags {
+    /// Maximum head epochs (early stopping on a validation split).
+    #[arg(long, default_value_t = 100)]
+    pub(crate) epochs: usize,
+    /// Hidden units of the head's first dense layer.
+    #[arg(long, default_value_t = HeadConfig::new(1, 2).hidden)]
+    pub(crate) hidden: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub(crate) learning_rate: f64,
+    /// Seed of the head's initialization, shuffling and splits.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Heads in a seed ensemble (seeds SEED, SEED+1, ...; their class
+    /// probabilities are averaged; 1 to 64). More heads average out
+    /// head-training noise, at one training run each; under --dp-epsilon
+    /// only 1 (every head would spend the privacy budget again).
+    #[arg(long, default_value_t = 1, value_parser = heads_in_range)]
+    pub(crate) heads: usize,
+}
+
+/// Parses `--heads`: 1 to [`MAX_MEMBERS`].
+pub(crate) fn heads_in_range(s: &str) -> Result<usize, String> {
+    count_in_range(s, 1, MAX_MEMBERS, "heads")
+}
+
+/// Parses a count of `what` from `lo` to `hi`, or says what was expected.
+fn count_in_range(s: &str, lo: usize, hi: usize, what: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(k) if (lo..=hi).contains(&k) => Ok(k),
+        _ => Err(format!("expected {lo} to {hi} {what}, got {s:?}")),
+    }
+}
+
+impl HeadFlags {
+    pub(crate) fn options(&self) -> TrainOptions {
+        TrainOptions {
+            max_epochs: self.epochs,
+            learning_rate: self.learning_rate,
+            seed: self.seed,
+            ..TrainOptions::default()
+        }
+    }
+}
+
+/// Where the client's features are computed: a model served in this
+/// process, or a `cryptotl serve` over the network.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct ServerFlags {
+    /// A model directory from `cryptotl pretrain`, served in this process.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) model: Option<PathBuf>,
+    /// URL of a `cryptotl serve` (http:// or https://).
+    #[arg(long, value_name = "URL")]
+    pub(crate) server: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ClientFlags {
+    /// File holding the server's bearer token.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// CA certificate (PEM) to trust for an https:// server.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// How samples are packed into ciphertexts: `batch` (one slot per
+    /// sample; cheapest for many samples), `slots` (one sample per
+    /// ciphertext, or two side by side when the server's plan has that
+    /// layout; lowest latency for a few), or `auto` (the cost model picks
+    /// per request; the choice is printed). `slots` and `auto` upload
+    /// the slot-packing keys (about 25 MB at d = 384) once per session when
+    /// the server offers slot packing.
+    #[arg(long, default_value = "auto", value_name = "auto|batch|slots")]
+    pub(crate) packing: PackingChoice,
+}
+
+/// Most folds `--folds` accepts.
+pub(crate) const MAX_FOLDS: usize = 20;
+
+/// Parses `--folds`: 2 to [`MAX_FOLDS`].
+pub(crate) fn folds_in_range(s: &str) -> Result<usize, String> {
+    count_in_range(s, 2, MAX_FOLDS, "folds")
+}
