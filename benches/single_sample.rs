@@ -20,9 +20,9 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use cryptotl::graph::packing::{BatchShape, SlotOperations};
 use cryptotl::graph::{plan_slots, CostModel, SlotClient, SlotEvaluator, SlotKeys};
-use cryptotl::he::slots::RotationKeys;
+use cryptotl::graph::{BatchShape, SlotOperations};
+use cryptotl::he::RotationKeys;
 use cryptotl::he::{EncryptedBatch, EvaluationKeys, Preset};
 use cryptotl::head::{Head, HeadConfig};
 use cryptotl::{synthetic, LowerClient, LowerServer};

@@ -122,7 +122,7 @@ fn run(o: Options) -> Result<(), Box<dyn std::error::Error>> {
         p.plaintext_bits(),
         p.log_q(),
         p.moduli().len(),
-        cryptotl::he::params::max_log_q_128(p.degree()).unwrap_or(0),
+        cryptotl::he::max_log_q_128(p.degree()).unwrap_or(0),
         server.card().he.output_level
     );
     println!("setup: {:.2?}", t.elapsed());

@@ -462,7 +462,7 @@ pub fn transfer_to(
 /// fold a float, a quantized and an encrypted head are trained on its
 /// training rows and tested on its test rows. The results' metrics and
 /// predictions are over all folds' test rows, in fold order
-/// ([`crate::folds::tested_rows`]).
+/// ([`tested_rows`]).
 ///
 /// # Errors
 /// As [`transfer_to`]; [`Error::InvalidInput`] for a fold naming a row
@@ -542,7 +542,7 @@ pub fn train_head_on(
 /// [`train_head_on`] over folds of `(x, y)`: one head (or seed ensemble)
 /// per fold, trained on the fold's training rows; metrics over the pooled
 /// class probabilities of every fold's test rows, in fold order
-/// ([`crate::folds::tested_rows`]). With one fold ([`Fold::split`]) this is
+/// ([`tested_rows`]). With one fold ([`Fold::split`]) this is
 /// exactly [`train_head_on`].
 ///
 /// # Errors

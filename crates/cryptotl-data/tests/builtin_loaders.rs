@@ -74,7 +74,7 @@ fn rotten_tomatoes_rejects_corrupt_bz2_and_unknown_category() {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(&path, b"BZh9 this is not bzip2 data").unwrap();
     let err = load_from_dir(DatasetId::RottenTomatoes, dir.path()).unwrap_err();
-    assert!(matches!(err, DataError::Parse { .. }), "{err}");
+    assert!(matches!(err, DataError::Read { .. }), "{err}");
 
     let dir = rotten_tomatoes_dir(b"category,text\nfresh,ok\nmeh,bad\n");
     let err = load_from_dir(DatasetId::RottenTomatoes, dir.path()).unwrap_err();

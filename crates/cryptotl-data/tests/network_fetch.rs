@@ -32,7 +32,7 @@ fn network_fetch_every_builtin_data_set() {
     for id in DatasetId::ALL {
         let data = load(id, cache.path()).unwrap_or_else(|e| panic!("{id}: {e}"));
         assert!(data.len() >= 100, "{id}: {} rows", data.len());
-        let manifest = dataset_dir(id, cache.path()).join(cryptotl_data::fetch::MANIFEST_FILE);
+        let manifest = dataset_dir(id, cache.path()).join(cryptotl_data::MANIFEST_FILE);
         assert!(manifest.is_file(), "{id}");
     }
     // Only the data-set directories and the archives: no staging leftovers.

@@ -1,36 +1,7 @@
 //! DP-SGD building blocks (Abadi et al. 2016, "Deep Learning with
 //! Differential Privacy"), framework-agnostic on flat `f32` slices.
 //!
-//! One DP-SGD step on a dataset of `N` records:
-//!
-//! 1. **Sample** a batch `B` by Poisson sampling: every index independently
-//!    with probability `q` ([`poisson_sample`]); the batch size is random.
-//! 2. **Clip** every per-example gradient to ℓ2 norm at most `C`:
-//!    `ḡ_i = g_i · min(1, C / ‖g_i‖₂)` ([`clip_in_place`]).
-//! 3. **Aggregate and noise**:
-//!    `g̃ = (Σ_{i∈B} ḡ_i + N(0, σ² C² I)) / (q N)` ([`private_gradient`],
-//!    [`GradientAccumulator`]). The divisor is the *expected* batch size
-//!    `q N`, not `|B|`: dividing by the realised size would make the output
-//!    depend on `|B|` beyond the noised sum, which the accounting does not
-//!    cover.
-//!
-//! Each step is the Poisson-subsampled Gaussian mechanism with noise
-//! multiplier `σ` on a sum of sensitivity `C` (add-or-remove-one), so `T`
-//! steps are accounted by [`crate::accountant::epsilon_for`] — see
-//! [`DpSgdConfig::privacy_spent`].
-//!
-//! # Floating-point noise
-//! The Gaussian noise is drawn in `f64` with the ziggurat method
-//! (`rand_distr::StandardNormal`) and added in `f64` before rounding to `f32`.
-//! Floating-point samplers are not exactly Gaussian and their low-order bits
-//! can leak information about the un-noised value (Mironov 2012, "On
-//! Significance of the Least Significant Bits for Differential Privacy"); the
-//! accounting here, like every mainstream DP-SGD library, treats the noise as
-//! an exact Gaussian. Where exactness matters (integer data), use
-//! [`crate::discrete_gaussian`]. For real privacy the RNG must be a
-//! cryptographically secure generator seeded from the OS (e.g.
-//! `rand_chacha::ChaCha20Rng::from_os_rng()`); seeded RNGs are for
-//! reproducible tests only.
+//! Documented on [`DpSgdConfig`].
 
 use crate::accountant::{calibrate_noise, epsilon_for};
 use crate::error::{check, check_delta, check_positive, check_sampling_rate, DpError, Result};
@@ -115,6 +86,37 @@ pub fn poisson_sample<R: Rng + ?Sized>(
 }
 
 /// Parameters of a DP-SGD run.
+///
+/// One DP-SGD step on a dataset of `N` records:
+///
+/// 1. **Sample** a batch `B` by Poisson sampling: every index independently
+///    with probability `q` ([`poisson_sample`]); the batch size is random.
+/// 2. **Clip** every per-example gradient to ℓ2 norm at most `C`:
+///    `ḡ_i = g_i · min(1, C / ‖g_i‖₂)` ([`clip_in_place`]).
+/// 3. **Aggregate and noise**:
+///    `g̃ = (Σ_{i∈B} ḡ_i + N(0, σ² C² I)) / (q N)` ([`private_gradient`],
+///    [`GradientAccumulator`]). The divisor is the *expected* batch size
+///    `q N`, not `|B|`: dividing by the realised size would make the output
+///    depend on `|B|` beyond the noised sum, which the accounting does not
+///    cover.
+///
+/// Each step is the Poisson-subsampled Gaussian mechanism with noise
+/// multiplier `σ` on a sum of sensitivity `C` (add-or-remove-one), so `T`
+/// steps are accounted by [`epsilon_for`](crate::epsilon_for) — see
+/// [`DpSgdConfig::privacy_spent`].
+///
+/// # Floating-point noise
+/// The Gaussian noise is drawn in `f64` with the ziggurat method
+/// (`rand_distr::StandardNormal`) and added in `f64` before rounding to `f32`.
+/// Floating-point samplers are not exactly Gaussian and their low-order bits
+/// can leak information about the un-noised value (Mironov 2012, "On
+/// Significance of the Least Significant Bits for Differential Privacy"); the
+/// accounting here, like every mainstream DP-SGD library, treats the noise as
+/// an exact Gaussian. Where exactness matters (integer data), use
+/// [`DiscreteGaussian`](crate::DiscreteGaussian). For real privacy the RNG must be a
+/// cryptographically secure generator seeded from the OS (e.g.
+/// `rand_chacha::ChaCha20Rng::from_os_rng()`); seeded RNGs are for
+/// reproducible tests only.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DpSgdConfig {
     /// Per-example ℓ2 clipping norm `C > 0`.

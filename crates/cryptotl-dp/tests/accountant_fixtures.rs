@@ -16,7 +16,7 @@
 //! [`TIGHTER_AT_MOST`] of it. Integer orders use the same closed sum as the
 //! reference and must match it to the tolerances above.
 
-use cryptotl_dp::accountant::{
+use cryptotl_dp::{
     calibrate_noise, default_orders, epsilon_for, epsilon_for_fixed_size,
     rdp_poisson_subsampled_gaussian, rdp_sampled_without_replacement_gaussian, NeighboringRelation,
     RdpAccountant,

@@ -1,11 +1,11 @@
 //! Properties of the accountant: monotonicity, calibration round trip,
 //! parameter validation.
 
-use cryptotl_dp::accountant::{
+use cryptotl_dp::DpError;
+use cryptotl_dp::{
     calibrate_noise, calibrate_noise_fixed_size, epsilon_for, epsilon_for_fixed_size,
     rdp_poisson_subsampled_gaussian, CALIBRATION_RTOL,
 };
-use cryptotl_dp::DpError;
 use proptest::prelude::*;
 
 /// Monotonicity is checked up to this relative slack (float noise in the

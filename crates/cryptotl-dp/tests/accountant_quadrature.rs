@@ -8,7 +8,7 @@
 //! `A_α − 1` is integrated (as `E[base^α − 1]`) so that values of `ε(α)` near
 //! zero keep their relative precision.
 
-use cryptotl_dp::accountant::rdp_poisson_subsampled_gaussian;
+use cryptotl_dp::rdp_poisson_subsampled_gaussian;
 
 /// `ε(α) = log(A_α) / (α − 1)` by quadrature.
 fn rdp_by_quadrature(q: f64, sigma: f64, alpha: f64) -> f64 {

@@ -4,7 +4,10 @@
 //! Statistical checks are seeded (ChaCha20) with a tolerance of 5 standard
 //! errors each.
 
-use cryptotl_dp::discrete_gaussian::{epsilon, rdp, sample_vec, tail_bound, DiscreteGaussian};
+use cryptotl_dp::{
+    discrete_gaussian_epsilon, discrete_gaussian_rdp, discrete_gaussian_samples,
+    discrete_gaussian_tail_bound, DiscreteGaussian,
+};
 use cryptotl_dp::{epsilon_for, DpError};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -21,7 +24,7 @@ fn mean_and_variance_match_sigma() {
     let mut rng = ChaCha20Rng::seed_from_u64(2020);
     for &sigma in &[2.0f64, 10.0, 100.0] {
         let n = 100_000;
-        let xs = sample_vec(n, sigma, &mut rng).unwrap();
+        let xs = discrete_gaussian_samples(n, sigma, &mut rng).unwrap();
         assert_eq!(xs.len(), n);
         let (mean, var) = moments(&xs);
         // For σ ≥ 1, Var[N_ℤ(0, σ²)] = σ² up to a relative e^{-2π²σ²}
@@ -44,7 +47,7 @@ fn pmf_matches_exp_minus_x2_over_2sigma2() {
     let sigma = 2.0f64;
     let n = 200_000usize;
     let mut rng = ChaCha20Rng::seed_from_u64(77);
-    let xs = sample_vec(n, sigma, &mut rng).unwrap();
+    let xs = discrete_gaussian_samples(n, sigma, &mut rng).unwrap();
     let z: f64 = (-60i64..=60).map(|j| (-((j * j) as f64) / 8.0).exp()).sum();
     for k in -8i64..=8 {
         let p = (-((k * k) as f64) / 8.0).exp() / z;
@@ -62,7 +65,7 @@ fn pmf_matches_exp_minus_x2_over_2sigma2() {
 fn distribution_is_symmetric() {
     let mut rng = ChaCha20Rng::seed_from_u64(11);
     for &sigma in &[0.5f64, 3.0, 50.0] {
-        let xs = sample_vec(100_000, sigma, &mut rng).unwrap();
+        let xs = discrete_gaussian_samples(100_000, sigma, &mut rng).unwrap();
         let pos = xs.iter().filter(|&&x| x > 0).count() as f64;
         let neg = xs.iter().filter(|&&x| x < 0).count() as f64;
         // Under symmetry pos − neg has mean 0 and variance ≈ pos + neg.
@@ -89,8 +92,8 @@ fn tail_bound_is_respected() {
         // A tight failure probability: no sample may exceed the bound
         // (expected exceedances ≤ n·p = 0.2; the true tail is far smaller).
         let n = 200_000;
-        let b = tail_bound(sigma, 1e-6).unwrap();
-        let xs = sample_vec(n, sigma, &mut rng).unwrap();
+        let b = discrete_gaussian_tail_bound(sigma, 1e-6).unwrap();
+        let xs = discrete_gaussian_samples(n, sigma, &mut rng).unwrap();
         let worst = xs.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0);
         assert!(worst <= b, "σ={sigma}: max |x| = {worst} > B = {b}");
         // The bound is the stated formula, not something looser.
@@ -102,7 +105,7 @@ fn tail_bound_is_respected() {
         // Loose failure probabilities: the empirical exceedance frequency is
         // at most p (plus 5 SE).
         for &p in &[0.3, 0.1, 0.01] {
-            let b = tail_bound(sigma, p).unwrap();
+            let b = discrete_gaussian_tail_bound(sigma, p).unwrap();
             let freq = xs.iter().filter(|x| x.unsigned_abs() > b).count() as f64 / n as f64;
             assert!(
                 freq <= p + 5.0 * (p * (1.0 - p) / n as f64).sqrt(),
@@ -110,9 +113,9 @@ fn tail_bound_is_respected() {
             );
         }
     }
-    assert!(tail_bound(1.0, 0.0).is_err());
-    assert!(tail_bound(1.0, 1.0).is_err());
-    assert!(tail_bound(-1.0, 0.1).is_err());
+    assert!(discrete_gaussian_tail_bound(1.0, 0.0).is_err());
+    assert!(discrete_gaussian_tail_bound(1.0, 1.0).is_err());
+    assert!(discrete_gaussian_tail_bound(-1.0, 0.1).is_err());
 }
 
 #[test]
@@ -143,22 +146,22 @@ fn add_noise_and_struct_api() {
 #[test]
 fn privacy_of_the_discrete_gaussian_mechanism() {
     // (α, αΔ²/(2σ²))-RDP.
-    assert!((rdp(2.0, 4.0, 3.0).unwrap() - 3.0 * 4.0 / 32.0).abs() < 1e-15);
+    assert!((discrete_gaussian_rdp(2.0, 4.0, 3.0).unwrap() - 3.0 * 4.0 / 32.0).abs() < 1e-15);
     // Same curve as the Gaussian mechanism with noise multiplier σ/Δ.
-    let e = epsilon(3.0, 30.0, 1, 1e-5).unwrap();
+    let e = discrete_gaussian_epsilon(3.0, 30.0, 1, 1e-5).unwrap();
     let g = epsilon_for(10.0, 1.0, 1, 1e-5).unwrap();
     assert_eq!(e, g);
     // Composition and monotonicity.
-    let e10 = epsilon(3.0, 30.0, 10, 1e-5).unwrap();
+    let e10 = discrete_gaussian_epsilon(3.0, 30.0, 10, 1e-5).unwrap();
     assert!(e10 > e);
-    assert!(epsilon(3.0, 60.0, 10, 1e-5).unwrap() < e10);
-    assert!(epsilon(1.0, 30.0, 10, 1e-5).unwrap() < e10);
+    assert!(discrete_gaussian_epsilon(3.0, 60.0, 10, 1e-5).unwrap() < e10);
+    assert!(discrete_gaussian_epsilon(1.0, 30.0, 10, 1e-5).unwrap() < e10);
     // Invalid parameters.
-    assert!(rdp(0.0, 1.0, 2.0).is_err());
-    assert!(rdp(1.0, -1.0, 2.0).is_err());
-    assert!(rdp(1.0, 1.0, 1.0).is_err());
-    assert!(epsilon(1.0, 1.0, 1, 0.0).is_err());
-    assert!(epsilon(1.0, 1.0, 1, 1.0).is_err());
-    assert!(sample_vec(3, -2.0, &mut ChaCha20Rng::seed_from_u64(0)).is_err());
-    assert!(sample_vec(3, f64::NAN, &mut ChaCha20Rng::seed_from_u64(0)).is_err());
+    assert!(discrete_gaussian_rdp(0.0, 1.0, 2.0).is_err());
+    assert!(discrete_gaussian_rdp(1.0, -1.0, 2.0).is_err());
+    assert!(discrete_gaussian_rdp(1.0, 1.0, 1.0).is_err());
+    assert!(discrete_gaussian_epsilon(1.0, 1.0, 1, 0.0).is_err());
+    assert!(discrete_gaussian_epsilon(1.0, 1.0, 1, 1.0).is_err());
+    assert!(discrete_gaussian_samples(3, -2.0, &mut ChaCha20Rng::seed_from_u64(0)).is_err());
+    assert!(discrete_gaussian_samples(3, f64::NAN, &mut ChaCha20Rng::seed_from_u64(0)).is_err());
 }

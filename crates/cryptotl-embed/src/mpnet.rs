@@ -27,12 +27,12 @@ use serde::Deserialize;
 
 /// Relative distance from which all larger distances share one bucket, as
 /// in Hugging Face's MPNet.
-pub const RELATIVE_MAX_DISTANCE: usize = 128;
+pub(crate) const RELATIVE_MAX_DISTANCE: usize = 128;
 
 /// The fields of an MPNet `config.json` that inference needs.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[non_exhaustive]
-pub struct Config {
+pub(crate) struct Config {
     /// Vocabulary size.
     pub vocab_size: usize,
     /// Width of the hidden states (768 for mpnet-base).
@@ -78,13 +78,13 @@ fn default_relative_buckets() -> usize {
 impl Config {
     /// Longest token sequence the position table allows
     /// (`max_position_embeddings - pad_token_id - 1`: 512 for mpnet-base).
-    pub fn max_tokens(&self) -> usize {
+    pub(crate) fn max_tokens(&self) -> usize {
         self.max_position_embeddings
             .saturating_sub(self.pad_token_id + 1)
     }
 
     /// Why the config cannot describe a model this module runs, if it cannot.
-    pub fn problem(&self) -> Option<String> {
+    pub(crate) fn problem(&self) -> Option<String> {
         if self.hidden_size == 0
             || self.num_attention_heads == 0
             || self.num_hidden_layers == 0
@@ -140,7 +140,7 @@ impl Config {
 ///
 /// `num_buckets` must be even and at least 4 (see [`Config::problem`]),
 /// `max_distance` larger than `num_buckets / 4`.
-pub fn relative_position_bucket(
+pub(crate) fn relative_position_bucket(
     relative_position: i64,
     num_buckets: usize,
     max_distance: usize,
@@ -181,7 +181,7 @@ fn bucket_matrix(len: usize, num_buckets: usize) -> Vec<u32> {
 
 /// Absolute position ids as in Hugging Face's MPNet: `pad_id + 1, pad_id +
 /// 2, ...` over the non-padding tokens of each row, `pad_id` on padding.
-pub fn position_ids(ids: &[u32], seq_len: usize, pad_id: u32) -> Vec<u32> {
+pub(crate) fn position_ids(ids: &[u32], seq_len: usize, pad_id: u32) -> Vec<u32> {
     let mut positions = Vec::with_capacity(ids.len());
     for row in ids.chunks(seq_len.max(1)) {
         let mut count = 0u32;
@@ -316,7 +316,7 @@ impl Layer {
 }
 
 /// The MPNet encoder: embeddings and transformer layers, without the pooler.
-pub struct MpnetModel {
+pub(crate) struct MpnetModel {
     embeddings: Embeddings,
     layers: Vec<Layer>,
     relative_attention_bias: Embedding,
@@ -332,7 +332,7 @@ impl MpnetModel {
     ///
     /// When the config is unusable ([`Config::problem`]) or a tensor is
     /// missing or has the wrong shape.
-    pub fn load(vb: VarBuilder, config: &Config) -> candle_core::Result<Self> {
+    pub(crate) fn load(vb: VarBuilder, config: &Config) -> candle_core::Result<Self> {
         if let Some(problem) = config.problem() {
             candle_core::bail!("unsupported MPNet config: {problem}");
         }
@@ -378,7 +378,7 @@ impl MpnetModel {
     /// # Errors
     ///
     /// Shape mismatches, or sequences longer than [`Config::max_tokens`].
-    pub fn forward(
+    pub(crate) fn forward(
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,

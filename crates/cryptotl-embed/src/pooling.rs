@@ -20,7 +20,7 @@ const MIN_NORM: f64 = 1e-12;
 /// # Errors
 ///
 /// [`EmbedError::InvalidInput`] when the shapes do not fit together.
-pub fn mean_pool(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
+pub(crate) fn mean_pool(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
     let (batch, tokens, dim) = hidden.dims3().map_err(|_| {
         EmbedError::InvalidInput(format!(
             "hidden states must be [batch, tokens, dim], got {:?}",
@@ -53,7 +53,7 @@ pub fn mean_pool(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
 /// # Errors
 ///
 /// [`EmbedError::InvalidInput`] for a scalar.
-pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
+pub(crate) fn l2_normalize(x: &Tensor) -> Result<Tensor> {
     if x.rank() == 0 {
         return Err(EmbedError::InvalidInput("cannot normalize a scalar".into()));
     }

@@ -14,11 +14,11 @@ use std::fs;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use cryptotl_embed::model::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use cryptotl_embed::vector::{cosine, l2_norm};
 use cryptotl_embed::{
     default_cache_dir, EmbedError, EmbedOptions, Embedder, EmbeddingModel, ModelDir, Padding,
 };
+use cryptotl_embed::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 
 const FOOD: &str = "A man is eating food.";
 const BREAD: &str = "A man is eating a piece of bread.";
@@ -222,8 +222,10 @@ fn truncated_or_missing_weights_are_clear_errors() {
     fs::write(scratch.0.join(WEIGHTS_FILE), &weights[..1 << 20]).unwrap();
     let dir = ModelDir::open(&scratch.0).expect("files and config are there");
     match Embedder::load(&dir) {
-        Err(EmbedError::Model(message)) => {
+        Err(err @ EmbedError::LoadWeights { .. }) => {
+            let message = err.to_string();
             assert!(message.contains(WEIGHTS_FILE), "{message}");
+            assert!(std::error::Error::source(&err).is_some());
         }
         Err(other) => panic!("expected a model error, got {other}"),
         Ok(_) => panic!("truncated weights loaded"),

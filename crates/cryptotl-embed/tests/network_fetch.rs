@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use cryptotl_embed::model::verify_model_files;
+use cryptotl_embed::verify_model_files;
 use cryptotl_embed::{EmbeddingModel, FetchOptions, ModelDir};
 
 /// A fresh directory under the system temp dir, removed at the end.

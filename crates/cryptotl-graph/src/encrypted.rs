@@ -1,19 +1,7 @@
 //! The encrypted evaluator: a [`QuantizedGraph`] run on BFV ciphertexts with
 //! `cryptotl-he`, bit-exact against [`QuantizedGraph::evaluate_integer`].
 //!
-//! Samples are packed one per slot ([`cryptotl_he::batch`]), so every layer
-//! acts on a whole batch at once:
-//!
-//! - a dense layer is [`Evaluator::weighted_sums`] with the integer weights
-//!   and a plaintext bias,
-//! - an activation is [`Evaluator::polynomials`] with each neuron's integer
-//!   coefficients (one ciphertext multiplication for a quadratic),
-//! - finally the features are switched down to [`HePlan::output_level`] so
-//!   that responses are small.
-//!
-//! [`plan`] chooses the parameters for a graph: the plaintext modulus from the
-//! interval bound analysis (so evaluation can never wrap around) and the
-//! output level from a calibration run with a throwaway key.
+//! Documented on [`EncryptedEvaluator`].
 
 use std::sync::Arc;
 
@@ -43,6 +31,20 @@ const CALIBRATION_ROWS: usize = 8;
 const MIN_PLAINTEXT_BITS: u32 = 20;
 
 /// Runs a quantized graph on encrypted batches. Holds no secret.
+///
+/// Samples are packed one per slot ([`cryptotl_he::EncryptedBatch`]), so every layer
+/// acts on a whole batch at once:
+///
+/// - a dense layer is [`Evaluator::weighted_sums`] with the integer weights
+///   and a plaintext bias,
+/// - an activation is [`Evaluator::polynomials`] with each neuron's integer
+///   coefficients (one ciphertext multiplication for a quadratic),
+/// - finally the features are switched down to [`HePlan::output_level`] so
+///   that responses are small.
+///
+/// [`plan`] chooses the parameters for a graph: the plaintext modulus from the
+/// interval bound analysis (so evaluation can never wrap around) and the
+/// output level from a calibration run with a throwaway key.
 ///
 /// The graph is held behind an [`Arc`]: evaluators made with
 /// [`EncryptedEvaluator::shared`] or [`EncryptedEvaluator::from_shared_plan`]
@@ -103,7 +105,7 @@ impl EncryptedEvaluator {
         })
     }
 
-    /// Adds the server's output noise ([`crate::output_noise`]) to every
+    /// Adds the server's output noise ([`OutputNoise`](crate::OutputNoise)) to every
     /// evaluation: discrete Gaussian noise on the outputs and/or flooding,
     /// then the switch to the plan's output level.
     ///
@@ -114,8 +116,10 @@ impl EncryptedEvaluator {
     pub fn with_output_noise(mut self, plan: &NoisePlan) -> Result<Self> {
         let params = self.evaluator.params();
         if plan.has_noise() {
-            DiscreteGaussian::new(plan.sigma)
-                .map_err(|e| GraphError::InvalidInput(format!("output noise: {e}")))?;
+            DiscreteGaussian::new(plan.sigma).map_err(|source| GraphError::Dp {
+                context: "output noise",
+                source,
+            })?;
             check_noise_fits(&self.graph, params.plaintext_modulus(), plan.tail_bound)?;
         }
         if plan.output_level > params.max_level() {
@@ -226,8 +230,10 @@ impl EncryptedEvaluator {
         let Some(plan) = self.noise.filter(NoisePlan::has_noise) else {
             return Ok(None);
         };
-        let dg = DiscreteGaussian::new(plan.sigma)
-            .map_err(|e| GraphError::InvalidInput(format!("output noise: {e}")))?;
+        let dg = DiscreteGaussian::new(plan.sigma).map_err(|source| GraphError::Dp {
+            context: "output noise",
+            source,
+        })?;
         let n = self.evaluator.params().degree();
         let seeds: Vec<[u8; 32]> = (0..self.graph.output_dim())
             .map(|_| {

@@ -64,6 +64,44 @@ pub enum GraphError {
     /// inconsistent with its manifest.
     #[error("malformed model file: {0}")]
     MalformedModel(String),
+    /// A model file's JSON manifest could not be encoded or decoded.
+    #[error("malformed model file: {context}: {source}")]
+    ModelJson {
+        /// What was being encoded or decoded.
+        context: &'static str,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A model file's weights (safetensors) could not be encoded or decoded.
+    #[error("malformed model file: {context}: {source}")]
+    ModelTensors {
+        /// What was being encoded or decoded.
+        context: &'static str,
+        /// The safetensors error.
+        #[source]
+        source: safetensors::SafeTensorError,
+    },
+    /// A model file describes a layer or an input quantizer that the
+    /// quantization crate refuses.
+    #[error("malformed model file: {context}: {source}")]
+    ModelQuant {
+        /// Where in the file (`"input quantizer"`, `"layer 2 (linear)"`).
+        context: String,
+        /// The quantization crate's error (boxed: it is large).
+        #[source]
+        source: Box<QuantError>,
+    },
+    /// The server's output noise cannot be sampled or accounted for (the
+    /// differential-privacy crate refused its parameters).
+    #[error("invalid input: {context}: {source}")]
+    Dp {
+        /// What was being done (`"output noise"`, `"privacy accounting"`).
+        context: &'static str,
+        /// The differential-privacy crate's error.
+        #[source]
+        source: cryptotl_dp::DpError,
+    },
     /// The server's output noise does not fit the plaintext modulus next to
     /// the bound of the output layer: `2 (bound + noise_bound) ≥ t`, so a
     /// noisy feature could wrap around.
@@ -82,6 +120,16 @@ pub enum GraphError {
         /// The plaintext modulus `t`.
         modulus: u64,
     },
+    /// Slot packing was asked for ([`PackingChoice::Fixed`] with
+    /// [`Packing::Slots`]) but the model has no slot plan.
+    ///
+    /// [`PackingChoice::Fixed`]: crate::PackingChoice::Fixed
+    /// [`Packing::Slots`]: crate::Packing::Slots
+    #[error(
+        "packing: slot packing is not available for this model (it needs a Dense → quadratic \
+         → Dense network that fits one ciphertext, and no server output noise)"
+    )]
+    SlotPackingUnavailable,
     /// An error reported by the HE crate (parameters, keys, evaluation).
     #[error("homomorphic encryption: {0}")]
     He(#[from] cryptotl_he::HeError),

@@ -1,9 +1,6 @@
 //! The `f32` reference evaluator.
 //!
-//! Tensors between layers are `f32`; inside a layer, products are accumulated
-//! in `f64` and the layer's output is rounded to `f32` once, so the result
-//! does not depend on the summation order and is as close to the exact
-//! network as `f32` activations allow.
+//! Documented on [`Graph`].
 
 use rayon::prelude::*;
 

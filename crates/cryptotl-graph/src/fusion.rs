@@ -1,17 +1,7 @@
 //! The fusion pass: every maximal run of adjacent affine layers (`Conv1d`,
 //! `Dense`, `AvgPool1d`, `Flatten`) becomes ONE [`Dense`] layer.
 //!
-//! A run `A_k(…A_1(x) + b_1…) + b_k` is the affine map `M x + v` with
-//! `M = A_k ⋯ A_1` and `v = A_k(⋯A_2(b_1) + b_2⋯) + b_k`. Both are computed
-//! exactly as matrix products in `f64` from the `f32` weights (row `i` of `M`
-//! is `A_1ᵀ ⋯ A_kᵀ e_i`, using each layer's transpose, which keeps the
-//! convolution and the pooling sparse), then rounded to `f32` once.
-//!
-//! CryptoTL's lower network `Conv1d → Dense → Activation → AvgPool1d → Dense`
-//! thus becomes `Dense → Activation → Dense`: a single ciphertext ×
-//! ciphertext multiplication under encryption. A run made only of `Flatten`
-//! layers is dropped (it does not change the data). After fusion every tensor
-//! is flat, and the output is the flattened output of the original graph.
+//! Documented on [`fuse`].
 
 use std::ops::Range;
 
@@ -31,8 +21,21 @@ pub struct FusedGraph {
     pub sources: Vec<Range<usize>>,
 }
 
-/// Fuses every maximal run of affine layers of `graph` into one `Dense`
-/// layer (see the module documentation). Errors if `graph` is invalid.
+/// Fuses every maximal run of adjacent affine layers of `graph` (`Conv1d`,
+/// `Dense`, `AvgPool1d`, `Flatten`) into ONE [`Dense`] layer. Errors if
+/// `graph` is invalid.
+///
+/// A run `A_k(…A_1(x) + b_1…) + b_k` is the affine map `M x + v` with
+/// `M = A_k ⋯ A_1` and `v = A_k(⋯A_2(b_1) + b_2⋯) + b_k`. Both are computed
+/// exactly as matrix products in `f64` from the `f32` weights (row `i` of `M`
+/// is `A_1ᵀ ⋯ A_kᵀ e_i`, using each layer's transpose, which keeps the
+/// convolution and the pooling sparse), then rounded to `f32` once.
+///
+/// CryptoTL's lower network `Conv1d → Dense → Activation → AvgPool1d → Dense`
+/// thus becomes `Dense → Activation → Dense`: a single ciphertext ×
+/// ciphertext multiplication under encryption. A run made only of `Flatten`
+/// layers is dropped (it does not change the data). After fusion every tensor
+/// is flat, and the output is the flattened output of the original graph.
 pub fn fuse(graph: &Graph) -> Result<FusedGraph> {
     let shapes = graph.shapes()?;
     let mut layers = Vec::new();

@@ -15,6 +15,11 @@ pub const LOWER_POOL_WINDOW: usize = 3;
 /// A feed-forward network: a flat input of dimension `input_dim` (the tensor
 /// `(1, input_dim)`) followed by `layers`, applied in order.
 ///
+/// Tensors between layers are `f32`; inside a layer, products are accumulated
+/// in `f64` and the layer's output is rounded to `f32` once, so the result
+/// does not depend on the summation order and is as close to the exact
+/// network as `f32` activations allow.
+///
 /// The fields are public so that graphs can be built and inspected freely;
 /// every consumer (evaluators, fusion, quantization, model files) validates
 /// the graph first, so a malformed graph gives an error, never a panic.

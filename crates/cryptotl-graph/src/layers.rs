@@ -1,12 +1,6 @@
 //! Layer types and their shape rules.
 //!
-//! Tensors are `(channels, length)` arrays of `f32`, stored flat in
-//! channel-major order: element `(c, t)` is at index `c * length + t`. A flat
-//! vector of dimension `d` is the tensor `(1, d)`.
-//!
-//! The affine layers ([`Conv1d`], [`Dense`], [`AvgPool1d`], [`Layer::Flatten`])
-//! also provide their linear part and its transpose in `f64`, which the f32
-//! evaluator and the fusion pass share.
+//! Documented on [`Layer`].
 
 use std::fmt;
 
@@ -344,7 +338,15 @@ impl AvgPool1d {
     }
 }
 
-/// One layer of a [`Graph`](crate::graph::Graph).
+/// One layer of a [`Graph`](crate::Graph).
+///
+/// Tensors are `(channels, length)` arrays of `f32`, stored flat in
+/// channel-major order: element `(c, t)` is at index `c * length + t`. A flat
+/// vector of dimension `d` is the tensor `(1, d)`.
+///
+/// The affine layers ([`Conv1d`], [`Dense`], [`AvgPool1d`], [`Layer::Flatten`])
+/// also provide their linear part and its transpose in `f64`, which the f32
+/// evaluator and the fusion pass share.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Layer {
     /// 1-D convolution (affine).

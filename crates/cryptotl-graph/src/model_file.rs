@@ -2,68 +2,7 @@
 //! JSON manifest, for float graphs ([`FloatModel`]) and quantized graphs
 //! ([`QuantizedModel`]), with the optional HE plan ([`HePlan`]).
 //!
-//! # Layout
-//!
-//! A model is a directory holding [`MANIFEST_FILE`] (`manifest.json`) and the
-//! weights file it names ([`WEIGHTS_FILE`], `weights.safetensors`). The same
-//! two byte strings can be produced and read in memory with
-//! [`Model::to_bytes`] and [`Model::from_bytes`].
-//!
-//! # Manifest (format version 1)
-//!
-//! ```json
-//! {
-//!   "format": "cryptotl-model",
-//!   "format_version": 1,
-//!   "kind": "float",                       // or "quantized"
-//!   "weights": { "file": "weights.safetensors", "bytes": 1234, "sha256": "<hex>" },
-//!   "input_dim": 16,
-//!   "input_quantizer": { "bits": 8, "min": [..], "max": [..] },   // or null (float only)
-//!   "layers": [
-//!     // float models:
-//!     { "kind": "conv1d", "in_channels": 1, "out_channels": 1, "kernel": 9,
-//!       "weight": { "tensor": "layers.0.weight", "dtype": "F32", "shape": [1, 1, 9] },
-//!       "bias": null },
-//!     { "kind": "dense", "in_features": 16, "out_features": 16,
-//!       "weight": { "tensor": "layers.1.weight", "dtype": "F32", "shape": [16, 16] },
-//!       "bias": { "tensor": "layers.1.bias", "dtype": "F32", "shape": [16] } },
-//!     { "kind": "activation", "coefficients": [0.0, 0.0, 1.0] },
-//!     { "kind": "avgpool1d", "window": 3 },
-//!     { "kind": "flatten" },
-//!     // quantized models:
-//!     { "kind": "linear", "name": "dense0", "rows": 16, "cols": 16,
-//!       "weight": { "tensor": "layers.0.weight", "dtype": "I64", "shape": [16, 16] },
-//!       "bias": { "tensor": "layers.0.bias", "dtype": "I64", "shape": [16] },
-//!       "scheme": { "bits": 8, "granularity": "PerOutputChannel" },
-//!       "input_scale": { "scale": [..], "offset": [..] },
-//!       "output_scale": { "scale": [..], "offset": [..] } },
-//!     { "kind": "polynomial", "name": "activation1", "polynomial": [0.0, 0.0, 1.0],
-//!       "coefficients": { "tensor": "layers.1.coefficients", "dtype": "I64", "shape": [16, 3] },
-//!       "input_scale": { .. }, "output_scale": { .. } }
-//!   ],
-//!   "he_plan": { "params": { "degree": 8192, "plaintext_modulus": .., "moduli": [..] },
-//!                "output_level": 1 }                               // or null
-//! }
-//! ```
-//!
-//! Float weights are `F32` tensors, integer weights `I64` tensors (a
-//! polynomial layer's per-neuron coefficients form a `[width, degree + 1]`
-//! matrix, shorter lists padded with zeros). Scales and input ranges are
-//! JSON numbers written with the shortest representation that parses back to
-//! the same `f64` (input ranges are `f32` values widened to `f64`), so a
-//! model loads back bit for bit.
-//!
-//! # Validation
-//!
-//! Loading never panics on hostile input. It checks, in order: that the
-//! manifest is JSON with `"format": "cryptotl-model"` (else
-//! [`GraphError::MalformedModel`]), the format version (else
-//! [`GraphError::UnsupportedVersion`]), the full manifest structure, that the
-//! weights file name is a plain file name, the weights' length and SHA-256,
-//! the safetensors structure, that every referenced tensor is present with
-//! the dtype and shape the manifest and the layer parameters require, that no
-//! tensor is unreferenced or referenced twice, and finally the graph itself
-//! ([`Graph::validate`], [`QuantizedGraph::validate`]).
+//! Documented on [`Model`].
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -72,8 +11,8 @@ use std::path::Path;
 
 use cryptotl_he::ParameterSpec;
 use cryptotl_quant::{
-    AffineScale, FloatPolynomial, InputQuantizer, IntegerLayer, NamedLayer, QuantizedLinear,
-    QuantizedPolynomial, WeightQuantization,
+    AffineScale, FloatPolynomial, InputQuantizer, IntegerLayer, NamedLayer, QuantError,
+    QuantizedLinear, QuantizedPolynomial, WeightQuantization,
 };
 use safetensors::{Dtype, SafeTensors, View};
 use serde::{Deserialize, Serialize};
@@ -128,6 +67,69 @@ pub struct QuantizedModel {
 }
 
 /// A model file's content, float or quantized.
+///
+/// # Layout
+///
+/// A model is a directory holding [`MANIFEST_FILE`] (`manifest.json`) and the
+/// weights file it names ([`WEIGHTS_FILE`], `weights.safetensors`). The same
+/// two byte strings can be produced and read in memory with
+/// [`Model::to_bytes`] and [`Model::from_bytes`].
+///
+/// # Manifest (format version 1)
+///
+/// ```json
+/// {
+///   "format": "cryptotl-model",
+///   "format_version": 1,
+///   "kind": "float",                       // or "quantized"
+///   "weights": { "file": "weights.safetensors", "bytes": 1234, "sha256": "<hex>" },
+///   "input_dim": 16,
+///   "input_quantizer": { "bits": 8, "min": [..], "max": [..] },   // or null (float only)
+///   "layers": [
+///     // float models:
+///     { "kind": "conv1d", "in_channels": 1, "out_channels": 1, "kernel": 9,
+///       "weight": { "tensor": "layers.0.weight", "dtype": "F32", "shape": [1, 1, 9] },
+///       "bias": null },
+///     { "kind": "dense", "in_features": 16, "out_features": 16,
+///       "weight": { "tensor": "layers.1.weight", "dtype": "F32", "shape": [16, 16] },
+///       "bias": { "tensor": "layers.1.bias", "dtype": "F32", "shape": [16] } },
+///     { "kind": "activation", "coefficients": [0.0, 0.0, 1.0] },
+///     { "kind": "avgpool1d", "window": 3 },
+///     { "kind": "flatten" },
+///     // quantized models:
+///     { "kind": "linear", "name": "dense0", "rows": 16, "cols": 16,
+///       "weight": { "tensor": "layers.0.weight", "dtype": "I64", "shape": [16, 16] },
+///       "bias": { "tensor": "layers.0.bias", "dtype": "I64", "shape": [16] },
+///       "scheme": { "bits": 8, "granularity": "PerOutputChannel" },
+///       "input_scale": { "scale": [..], "offset": [..] },
+///       "output_scale": { "scale": [..], "offset": [..] } },
+///     { "kind": "polynomial", "name": "activation1", "polynomial": [0.0, 0.0, 1.0],
+///       "coefficients": { "tensor": "layers.1.coefficients", "dtype": "I64", "shape": [16, 3] },
+///       "input_scale": { .. }, "output_scale": { .. } }
+///   ],
+///   "he_plan": { "params": { "degree": 8192, "plaintext_modulus": .., "moduli": [..] },
+///                "output_level": 1 }                               // or null
+/// }
+/// ```
+///
+/// Float weights are `F32` tensors, integer weights `I64` tensors (a
+/// polynomial layer's per-neuron coefficients form a `[width, degree + 1]`
+/// matrix, shorter lists padded with zeros). Scales and input ranges are
+/// JSON numbers written with the shortest representation that parses back to
+/// the same `f64` (input ranges are `f32` values widened to `f64`), so a
+/// model loads back bit for bit.
+///
+/// # Validation
+///
+/// Loading never panics on hostile input. It checks, in order: that the
+/// manifest is JSON with `"format": "cryptotl-model"` (else
+/// [`GraphError::MalformedModel`]), the format version (else
+/// [`GraphError::UnsupportedVersion`]), the full manifest structure, that the
+/// weights file name is a plain file name, the weights' length and SHA-256,
+/// the safetensors structure, that every referenced tensor is present with
+/// the dtype and shape the manifest and the layer parameters require, that no
+/// tensor is unreferenced or referenced twice, and finally the graph itself
+/// ([`Graph::validate`], [`QuantizedGraph::validate`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Model {
     /// A float model.
@@ -233,8 +235,8 @@ impl Model {
         }
     }
 
-    /// Decodes and validates a model from its manifest and weights (see the
-    /// [module](self) documentation for the checks).
+    /// Decodes and validates a model from its manifest and weights (see
+    /// [`Model`] for the checks).
     pub fn from_bytes(manifest: &[u8], weights: &[u8]) -> Result<Self> {
         let manifest = parse_manifest(manifest)?;
         decode(&manifest, weights)
@@ -377,9 +379,28 @@ fn malformed(msg: impl Into<String>) -> GraphError {
     GraphError::MalformedModel(msg.into())
 }
 
+/// A JSON error on the manifest, with what was being done.
+fn json(context: &'static str) -> impl FnOnce(serde_json::Error) -> GraphError {
+    move |source| GraphError::ModelJson { context, source }
+}
+
+/// A safetensors error on the weights, with what was being done.
+fn tensors(context: &'static str) -> impl FnOnce(safetensors::SafeTensorError) -> GraphError {
+    move |source| GraphError::ModelTensors { context, source }
+}
+
+/// A quantization error in the layer `index` of kind `kind`.
+fn layer_quant_error(index: usize, kind: &str) -> impl FnOnce(QuantError) -> GraphError {
+    let context = format!("layer {index} ({kind})");
+    move |source| GraphError::ModelQuant {
+        context,
+        source: Box::new(source),
+    }
+}
+
 fn parse_manifest(bytes: &[u8]) -> Result<Manifest> {
-    let header: ManifestHeader = serde_json::from_slice(bytes)
-        .map_err(|e| malformed(format!("not a cryptotl model manifest: {e}")))?;
+    let header: ManifestHeader =
+        serde_json::from_slice(bytes).map_err(json("not a cryptotl model manifest"))?;
     if header.format != FORMAT_NAME {
         return Err(malformed(format!(
             "not a cryptotl model manifest: format is {:?}, expected {FORMAT_NAME:?}",
@@ -392,8 +413,7 @@ fn parse_manifest(bytes: &[u8]) -> Result<Manifest> {
             supported: FORMAT_VERSION,
         });
     }
-    let manifest: Manifest =
-        serde_json::from_slice(bytes).map_err(|e| malformed(format!("manifest: {e}")))?;
+    let manifest: Manifest = serde_json::from_slice(bytes).map_err(json("manifest"))?;
     check_file_name(&manifest.weights.file)?;
     Ok(manifest)
 }
@@ -469,7 +489,7 @@ impl TensorWriter {
 
     fn serialize(&self) -> Result<Vec<u8>> {
         safetensors::serialize(self.tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
-            .map_err(|e| malformed(format!("cannot encode the weights: {e}")))
+            .map_err(tensors("cannot encode the weights"))
     }
 }
 
@@ -500,8 +520,8 @@ fn finish(
         layers,
         he_plan: he_plan.cloned(),
     };
-    let manifest = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| malformed(format!("cannot encode the manifest: {e}")))?;
+    let manifest =
+        serde_json::to_vec_pretty(&manifest).map_err(json("cannot encode the manifest"))?;
     Ok(ModelBytes { manifest, weights })
 }
 
@@ -715,8 +735,7 @@ fn decode(manifest: &Manifest, weights: &[u8]) -> Result<Model> {
             "weights SHA-256 does not match the manifest (corrupted or replaced file)",
         ));
     }
-    let tensors =
-        SafeTensors::deserialize(weights).map_err(|e| malformed(format!("weights file: {e}")))?;
+    let tensors = SafeTensors::deserialize(weights).map_err(tensors("weights file"))?;
     let mut reader = TensorReader {
         tensors,
         used: BTreeSet::new(),
@@ -831,7 +850,8 @@ fn decode_float_graph(manifest: &Manifest, reader: &mut TensorReader<'_>) -> Res
                 Layer::Dense(Dense::new(*in_features, *out_features, weights, bias).map_err(err)?)
             }
             LayerEntry::Activation { coefficients } => Layer::Activation(
-                FloatPolynomial::new(coefficients.clone()).map_err(|e| err(e.to_string()))?,
+                FloatPolynomial::new(coefficients.clone())
+                    .map_err(layer_quant_error(i, entry.kind()))?,
             ),
             LayerEntry::AvgPool1d { window } => Layer::AvgPool1d(AvgPool1d { window: *window }),
             LayerEntry::Flatten => Layer::Flatten,
@@ -874,8 +894,12 @@ fn decode_quantized_graph(
                     output: output_scale.clone(),
                     scheme: *scheme,
                 };
-                scheme.validate().map_err(|e| err(e.to_string()))?;
-                layer.validate().map_err(|e| err(e.to_string()))?;
+                scheme
+                    .validate()
+                    .map_err(layer_quant_error(i, entry.kind()))?;
+                layer
+                    .validate()
+                    .map_err(layer_quant_error(i, entry.kind()))?;
                 NamedLayer::new(name.clone(), IntegerLayer::Linear(layer))
             }
             LayerEntry::Polynomial {
@@ -901,9 +925,11 @@ fn decode_quantized_graph(
                     input: input_scale.clone(),
                     output: output_scale.clone(),
                     polynomial: FloatPolynomial::new(polynomial.clone())
-                        .map_err(|e| err(e.to_string()))?,
+                        .map_err(layer_quant_error(i, entry.kind()))?,
                 };
-                layer.validate().map_err(|e| err(e.to_string()))?;
+                layer
+                    .validate()
+                    .map_err(layer_quant_error(i, entry.kind()))?;
                 NamedLayer::new(name.clone(), IntegerLayer::Polynomial(layer))
             }
             _ => return Err(err("float layer in a quantized model".into())),

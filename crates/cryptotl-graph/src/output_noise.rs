@@ -2,31 +2,7 @@
 //! primitives ([`Evaluator::add_slot_values`](cryptotl_he::Evaluator::add_slot_values),
 //! [`Evaluator::flood`](cryptotl_he::Evaluator::flood)).
 //!
-//! Two independent mechanisms, both applied to the network output *under
-//! encryption* before the final modulus switch:
-//!
-//! 1. **Discrete Gaussian noise** `N_ℤ(0, σ²)` (exact sampler of
-//!    `cryptotl-dp`) added to every slot of every output ciphertext — all
-//!    `N` slots, not only the declared samples, since the client controls
-//!    what every slot of its request holds. The client decrypts
-//!    `y + η` instead of the quantized feature `y`. With the
-//!    neighbouring relation "two models whose last-layer integer weights
-//!    differ in one entry by one quantization step (±1)", one output value
-//!    changes by at most `Δ = max_j |x_j|` (the bound analysis's largest
-//!    input to the last layer), so one response of `N` slots has ℓ2
-//!    sensitivity at most `Δ·√N` and is `(α, α Δ² N / (2σ²))`-RDP; `k`
-//!    responses compose to `k` times that (see [`NoisePlan::epsilon`]).
-//! 2. **Noise flooding** with statistical parameter `κ`: see
-//!    [`plan_output_noise`] for how the flooding width is chosen.
-//!
-//! # Wrap-around
-//! Decryption is exact only while `|y + η| < t/2`. With the per-slot failure
-//! probability `p = 2^−40 / (N · d)` ([`NOISE_FAILURE_PROBABILITY`] over the
-//! `N·d` slots of a response), the tail bound
-//! `B = ⌈σ √(2 ln(2/p))⌉` gives `P[∃ slot: |η| > B] ≤ 2^−40` per response; the
-//! plan refuses parameters unless `2 (max|y| + B) < t` for the output layer,
-//! naming it. Inside the network nothing changes (the noise is added after
-//! the last layer).
+//! Documented on [`OutputNoise`].
 
 use cryptotl_he::{ClientKeys, HeParameters, Preset};
 use cryptotl_quant::IntegerLayer;
@@ -50,6 +26,36 @@ pub const NOISE_FAILURE_PROBABILITY: f64 = 9.094_947_017_729_282e-13;
 pub const DEFAULT_FLOODING_KAPPA: u32 = 40;
 
 /// What noise a server adds to its outputs.
+///
+/// Server-side output noise: the noise *policy* on top of `cryptotl-he`'s
+/// primitives ([`Evaluator::add_slot_values`](cryptotl_he::Evaluator::add_slot_values),
+/// [`Evaluator::flood`](cryptotl_he::Evaluator::flood)).
+///
+/// Two independent mechanisms, both applied to the network output *under
+/// encryption* before the final modulus switch:
+///
+/// 1. **Discrete Gaussian noise** `N_ℤ(0, σ²)` (exact sampler of
+///    `cryptotl-dp`) added to every slot of every output ciphertext — all
+///    `N` slots, not only the declared samples, since the client controls
+///    what every slot of its request holds. The client decrypts
+///    `y + η` instead of the quantized feature `y`. With the
+///    neighbouring relation "two models whose last-layer integer weights
+///    differ in one entry by one quantization step (±1)", one output value
+///    changes by at most `Δ = max_j |x_j|` (the bound analysis's largest
+///    input to the last layer), so one response of `N` slots has ℓ2
+///    sensitivity at most `Δ·√N` and is `(α, α Δ² N / (2σ²))`-RDP; `k`
+///    responses compose to `k` times that (see [`NoisePlan::epsilon`]).
+/// 2. **Noise flooding** with statistical parameter `κ`: see
+///    [`plan_output_noise`] for how the flooding width is chosen.
+///
+/// # Wrap-around
+/// Decryption is exact only while `|y + η| < t/2`. With the per-slot failure
+/// probability `p = 2^−40 / (N · d)` ([`NOISE_FAILURE_PROBABILITY`] over the
+/// `N·d` slots of a response), the tail bound
+/// `B = ⌈σ √(2 ln(2/p))⌉` gives `P[∃ slot: |η| > B] ≤ 2^−40` per response; the
+/// plan refuses parameters unless `2 (max|y| + B) < t` for the output layer,
+/// naming it. Inside the network nothing changes (the noise is added after
+/// the last layer).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct OutputNoise {
     /// Standard deviation `σ` of the discrete Gaussian added to every
@@ -113,7 +119,7 @@ impl NoisePlan {
 
     /// `ε` at `δ` after `responses` responses, each the discrete Gaussian
     /// mechanism with ℓ2 sensitivity `Δ·√N` and noise `σ`, composed in RDP
-    /// (`cryptotl_dp::discrete_gaussian::epsilon`). Neighbouring models
+    /// ([`cryptotl_dp::discrete_gaussian_epsilon`]). Neighbouring models
     /// differ in one last-layer integer weight by ±1.
     ///
     /// # Errors
@@ -125,8 +131,12 @@ impl NoisePlan {
             ));
         }
         let sens = (self.sensitivity.max(1) as f64) * (self.slots as f64).sqrt();
-        cryptotl_dp::discrete_gaussian::epsilon(sens, self.sigma, responses, delta)
-            .map_err(|e| GraphError::InvalidInput(format!("privacy accounting: {e}")))
+        cryptotl_dp::discrete_gaussian_epsilon(sens, self.sigma, responses, delta).map_err(
+            |source| GraphError::Dp {
+                context: "privacy accounting",
+                source,
+            },
+        )
     }
 }
 
@@ -144,7 +154,7 @@ fn ceil_log2(x: u128) -> u32 {
 ///
 /// # Errors
 /// [`GraphError::NoiseDoesNotFit`] naming the output layer.
-pub fn check_noise_fits(graph: &QuantizedGraph, t: u64, tail_bound: u64) -> Result<()> {
+pub(crate) fn check_noise_fits(graph: &QuantizedGraph, t: u64, tail_bound: u64) -> Result<()> {
     let bounds = graph.bounds()?;
     let out = bounds.output();
     let fits = out
@@ -167,7 +177,7 @@ pub fn check_noise_fits(graph: &QuantizedGraph, t: u64, tail_bound: u64) -> Resu
 /// Plans the server's output noise for `graph` under its HE `plan`.
 ///
 /// * Discrete Gaussian: `B = tail_bound(σ, 2^−40 / (N·d))`; refuses unless
-///   `2 (max|y| + B) < t` ([`check_noise_fits`]).
+///   `2 (max|y| + B) < t` for the output layer.
 /// * Flooding: a calibration run (throwaway keys, inputs at the extremes of
 ///   the input range, the largest rows of the last layer) measures the
 ///   evaluation noise at level 0; `E = 2^(measured + 16)` (the same 16-bit
@@ -208,8 +218,12 @@ pub fn plan_output_noise(
     }
     let (tail_bound, failure_probability) = if noise.sigma > 0.0 {
         let p = NOISE_FAILURE_PROBABILITY / (n * d) as f64;
-        let b = cryptotl_dp::discrete_gaussian::tail_bound(noise.sigma, p)
-            .map_err(|e| GraphError::InvalidInput(format!("output noise: {e}")))?;
+        let b = cryptotl_dp::discrete_gaussian_tail_bound(noise.sigma, p).map_err(|source| {
+            GraphError::Dp {
+                context: "output noise",
+                source,
+            }
+        })?;
         check_noise_fits(graph, t, b)?;
         (b, NOISE_FAILURE_PROBABILITY)
     } else {
@@ -253,9 +267,7 @@ pub fn plan_output_noise(
     let noise_bound_bits = measured + MIN_OUTPUT_BUDGET_BITS;
     // d·N·E / 2^(flood_bits+1) ≤ 2^−κ.
     let flood_bits = noise.flooding_kappa + ceil_log2((n as u128) * d as u128) + noise_bound_bits;
-    if flood_bits > cryptotl_he::eval::MAX_FLOOD_BITS
-        || flood_bits + 1 + MIN_OUTPUT_BUDGET_BITS > room
-    {
+    if flood_bits > cryptotl_he::MAX_FLOOD_BITS || flood_bits + 1 + MIN_OUTPUT_BUDGET_BITS > room {
         return Err(GraphError::InvalidGraph(format!(
             "flooding at kappa = {} needs 2^{flood_bits} of noise room on top of a {}-bit margin; \
              level 0 has 2^{room} (use the larger preset or a smaller kappa)",
@@ -295,8 +307,12 @@ pub fn plan_with_output_noise(
         // The per-slot failure probability depends on N; the tail bound only
         // grows with it, so use the preset's N.
         let p = NOISE_FAILURE_PROBABILITY / (preset.degree() * graph.output_dim()) as f64;
-        let b = cryptotl_dp::discrete_gaussian::tail_bound(noise.sigma, p)
-            .map_err(|e| GraphError::InvalidInput(format!("output noise: {e}")))?;
+        let b = cryptotl_dp::discrete_gaussian_tail_bound(noise.sigma, p).map_err(|source| {
+            GraphError::Dp {
+                context: "output noise",
+                source,
+            }
+        })?;
         let m = graph
             .bounds()?
             .output()

@@ -1,14 +1,7 @@
 //! Choosing between batch packing (one slot per sample, [`crate::encrypted`])
 //! and slot packing (one sample per ciphertext, [`crate::slot_eval`]).
 //!
-//! Batch packing costs the same for 1 sample as for `N`: its price is paid
-//! per batch. Slot packing costs a fixed amount per sample. [`CostModel`]
-//! estimates both from operation counts (multiply–accumulates of the integer
-//! kernel and ciphertext squares for batches; key switches, hoisted
-//! rotations, plaintext products and one ciphertext product per CRT pipeline
-//! for slots), with per-operation costs measured on the reference machine
-//! (a 2-core AMD EPYC, see `docs/benchmarks.md`), and `auto` picks the
-//! cheaper one.
+//! Documented on [`CostModel`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use cryptotl_quant::IntegerLayer;
 
+use crate::error::GraphError;
 use crate::quantize::QuantizedGraph;
 use crate::slot_eval::SlotPlan;
 use crate::slot_layout::SlotLayout;
@@ -76,6 +70,18 @@ impl fmt::Display for PackingChoice {
 
 /// Per-operation server costs in seconds of wall time on the reference
 /// machine (both cores busy), used to compare the packings.
+///
+/// It chooses between batch packing (one slot per sample,
+/// [`EncryptedEvaluator`](crate::EncryptedEvaluator)) and slot packing (one
+/// sample per ciphertext, [`SlotEvaluator`](crate::SlotEvaluator)). Batch
+/// packing costs the same for 1 sample as for `N`: its price is paid
+/// per batch. Slot packing costs a fixed amount per sample. [`CostModel`]
+/// estimates both from operation counts (multiply–accumulates of the integer
+/// kernel and ciphertext squares for batches; key switches, hoisted
+/// rotations, plaintext products and one ciphertext product per CRT pipeline
+/// for slots), with per-operation costs measured on the reference machine
+/// (a 2-core AMD EPYC, see `docs/benchmarks.md`), and `auto` picks the
+/// cheaper one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CostModel {
     /// One integer multiply–accumulate of the batch kernel (per weight, RNS
@@ -227,28 +233,26 @@ impl CostModel {
     /// asking for `slots` is an error).
     ///
     /// # Errors
-    /// A message when `Fixed(Slots)` is asked for without a slot plan.
+    /// [`GraphError::SlotPackingUnavailable`] when `Fixed(Slots)` is asked
+    /// for without a slot plan.
     pub fn choose(
         &self,
         choice: PackingChoice,
         samples: usize,
         batch: &BatchShape,
         slots: &[SlotOperations],
-    ) -> Result<PackingDecision, String> {
+    ) -> crate::Result<PackingDecision> {
         let batch_s = self.batch_seconds(batch, samples);
         let best = self.best_slots(slots, samples);
         let slot_s = best.map(|(_, s)| s);
-        let packing =
-            match (choice, slot_s) {
-                (PackingChoice::Fixed(Packing::Slots), None) => return Err(
-                    "slot packing is not available for this model (it needs a Dense → quadratic \
-                     → Dense network that fits one ciphertext, and no server output noise)"
-                        .into(),
-                ),
-                (PackingChoice::Fixed(p), _) => p,
-                (PackingChoice::Auto, Some(s)) if s < batch_s => Packing::Slots,
-                (PackingChoice::Auto, _) => Packing::Batch,
-            };
+        let packing = match (choice, slot_s) {
+            (PackingChoice::Fixed(Packing::Slots), None) => {
+                return Err(GraphError::SlotPackingUnavailable)
+            }
+            (PackingChoice::Fixed(p), _) => p,
+            (PackingChoice::Auto, Some(s)) if s < batch_s => Packing::Slots,
+            (PackingChoice::Auto, _) => Packing::Batch,
+        };
         Ok(PackingDecision {
             packing,
             choice,
@@ -320,7 +324,7 @@ mod tests {
         let layout = SlotLayout::new(8192, d, d, d - 2).unwrap();
         let paired = paired.then(|| SlotLayout::with_lanes(8192, d, d, d - 2, 2).unwrap());
         let plan = SlotPlan {
-            crt: cryptotl_he::crt::CrtParameterSpec {
+            crt: cryptotl_he::CrtParameterSpec {
                 degree: 8192,
                 plaintext_moduli: vec![65537, 114689, 147457],
                 moduli: vec![],
@@ -378,7 +382,10 @@ mod tests {
             Packing::Batch
         );
         let want_slots = PackingChoice::Fixed(Packing::Slots);
-        assert!(model.choose(want_slots, 1, &batch, &[]).is_err());
+        assert!(matches!(
+            model.choose(want_slots, 1, &batch, &[]),
+            Err(GraphError::SlotPackingUnavailable)
+        ));
         assert_eq!(
             model
                 .choose(PackingChoice::Auto, 1, &batch, &[])

@@ -2,12 +2,7 @@
 //! `cryptotl-quant`, its exact integer evaluator, the plaintext-modulus bound
 //! analysis and the float-vs-quantized error bound.
 //!
-//! Quantization follows the conventions of `cryptotl-quant`: the input is
-//! quantized by the stored [`InputQuantizer`] (fitted on training data, never
-//! refitted), each dense layer folds its input scale into its weights and is
-//! quantized symmetrically ([`WeightQuantization`]), each activation becomes a
-//! per-neuron integer polynomial, and the output is dequantized with the last
-//! layer's [`AffineScale`].
+//! Documented on [`QuantizedGraph`].
 
 use cryptotl_quant::{
     analyze_bounds, error_bound, quantize_layers, validate_scale_chain, AffineScale, BoundReport,
@@ -22,6 +17,13 @@ use crate::graph::Graph;
 use crate::layers::Layer;
 
 /// An integer network: the input quantizer and the integer layers.
+///
+/// Quantization follows the conventions of `cryptotl-quant`: the input is
+/// quantized by the stored [`InputQuantizer`] (fitted on training data, never
+/// refitted), each dense layer folds its input scale into its weights and is
+/// quantized symmetrically ([`WeightQuantization`]), each activation becomes a
+/// per-neuron integer polynomial, and the output is dequantized with the last
+/// layer's [`AffineScale`].
 ///
 /// The fields are public so that the encrypted evaluator can walk the layers;
 /// every method validates the graph first ([`QuantizedGraph::validate`]), so
@@ -38,7 +40,7 @@ pub struct QuantizedGraph {
 /// The name given to layer `index` of a fused graph when it is quantized:
 /// `dense<index>` or `activation<index>` (for example `dense0`,
 /// `activation1`, `dense2`).
-pub fn layer_name(index: usize, layer: &Layer) -> String {
+pub(crate) fn layer_name(index: usize, layer: &Layer) -> String {
     format!("{}{index}", layer.kind())
 }
 
@@ -48,7 +50,7 @@ pub fn layer_name(index: usize, layer: &Layer) -> String {
 /// # Errors
 /// [`GraphError::NotFused`] for any other layer kind, or a validation error
 /// if the graph is invalid.
-pub fn float_layers(graph: &Graph) -> Result<Vec<(String, FloatLayer)>> {
+pub(crate) fn float_layers(graph: &Graph) -> Result<Vec<(String, FloatLayer)>> {
     graph.validate()?;
     graph
         .layers
@@ -83,7 +85,7 @@ impl QuantizedGraph {
         Ok(graph)
     }
 
-    /// Quantizes a fused graph (see [`crate::fusion`]): the input with
+    /// Quantizes a fused graph (see [`fuse`](crate::fuse)): the input with
     /// `input`, every dense layer with `scheme`, every activation as a
     /// per-neuron integer polynomial.
     ///
@@ -117,7 +119,7 @@ impl QuantizedGraph {
         Self::new(input, layers)
     }
 
-    /// Fuses `graph` ([`crate::fusion::fuse`]) and quantizes the result
+    /// Fuses `graph` ([`crate::fuse`]) and quantizes the result
     /// ([`QuantizedGraph::from_fused`]).
     pub fn fuse_and_quantize(
         graph: &Graph,
@@ -239,7 +241,7 @@ impl QuantizedGraph {
         Ok(self.bounds()?.check_plaintext_modulus(t)?)
     }
 
-    /// The stated float-vs-quantized error bound (`cryptotl_quant::error_bound`,
+    /// The stated float-vs-quantized error bound ([`cryptotl_quant::error_bound()`],
     /// whose rustdoc gives the formula): for every layer and neuron, a
     /// rigorous bound on `|float − dequantized integer|` over all real inputs
     /// in the box `input_range`, where "float" is `float_graph` (the fused

@@ -2,34 +2,13 @@
 //! latency on small requests (the batch evaluator of [`crate::encrypted`]
 //! costs as much for one sample as for `N`).
 //!
-//! The network must be `Dense → quadratic → Dense` (the fused CryptoTL lower
-//! network). [`SlotLayout`] places the sample; the first layer is one
-//! baby-step/giant-step product plus a rotate-and-sum; the activation
-//! `C2·u² + C1 ⊙ u + C0` (`C2 = ±1`) needs one ciphertext square, and its
-//! per-neuron `C1`, `C0` and the sign are folded into the second layer's
-//! diagonals and bias, so no plaintext multiplication is spent on them. The
-//! second layer is one product (two inputs, `u²` and `u`, sharing the giant
-//! steps) plus a rotate-and-sum.
-//!
-//! Plaintext multiplications cost noise in proportion to the plaintext
-//! modulus, so the integer network runs modulo several small primes at once
-//! ([`cryptotl_he::crt`]): `K` independent pipelines whose outputs the client
-//! recombines exactly. [`plan_slots`] picks the smallest `K` whose noise
-//! budget holds, measured on a calibration run.
-//!
-//! When it pays ([`plan_slots`] asks the [`CostModel`]), the plan also holds
-//! a two-lane layout ([`SlotLayout::with_lanes`]): two samples side by side
-//! in one ciphertext, one per row. A request announces its layout by its
-//! sample count: `samples == ciphertexts` is one lane, `ciphertexts ==
-//! ⌈samples / 2⌉ < samples` two.
-//!
-//! Results are bit-exact against [`QuantizedGraph::evaluate_integer`].
+//! Documented on [`SlotEvaluator`].
 
-use cryptotl_he::crt::{CrtParameterSpec, CrtParameters};
-use cryptotl_he::slots::{
+use cryptotl_he::{
     add_rotated_batch, fold_batch, transform_batch, Rotation, RotationKeys, SlotTransform,
 };
 use cryptotl_he::{ClientKeys, EncryptedBatch, EvaluationKeys, Evaluator, HeParameters, Preset};
+use cryptotl_he::{CrtParameterSpec, CrtParameters};
 use cryptotl_quant::IntegerLayer;
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -44,10 +23,10 @@ use crate::slot_layout::SlotLayout;
 
 /// Ciphertext-modulus sizes of slot packing at N = 8192 (218 bits, the
 /// 128-bit bound): four moduli keep key switching cheap.
-pub const SLOT_MODULI_BITS_N8192: [u32; 4] = [54, 54, 55, 55];
+pub(crate) const SLOT_MODULI_BITS_N8192: [u32; 4] = [54, 54, 55, 55];
 
 /// Most CRT pipelines a plan may use.
-pub const MAX_PIPELINES: usize = 4;
+pub(crate) const MAX_PIPELINES: usize = 4;
 
 /// Smallest plaintext prime size (bits) a plan uses.
 const MIN_PRIME_BITS: u32 = 17;
@@ -119,7 +98,7 @@ impl SlotPlan {
     }
 
     /// The lanes of a batch announcing `samples` samples in `ciphertexts`
-    /// ciphertexts (see the module docs), if the plan has that layout.
+    /// ciphertexts (see [`SlotEvaluator`]), if the plan has that layout.
     ///
     /// # Errors
     /// [`GraphError::InvalidInput`] for counts that match no layout of the
@@ -342,6 +321,29 @@ impl PreparedLayout {
 /// A model prepared for slot-packed evaluation: every diagonal of every
 /// layout encoded once, for every pipeline. Holds no key; shared by all
 /// sessions.
+///
+/// The network must be `Dense → quadratic → Dense` (the fused CryptoTL lower
+/// network). [`SlotLayout`] places the sample; the first layer is one
+/// baby-step/giant-step product plus a rotate-and-sum; the activation
+/// `C2·u² + C1 ⊙ u + C0` (`C2 = ±1`) needs one ciphertext square, and its
+/// per-neuron `C1`, `C0` and the sign are folded into the second layer's
+/// diagonals and bias, so no plaintext multiplication is spent on them. The
+/// second layer is one product (two inputs, `u²` and `u`, sharing the giant
+/// steps) plus a rotate-and-sum.
+///
+/// Plaintext multiplications cost noise in proportion to the plaintext
+/// modulus, so the integer network runs modulo several small primes at once
+/// ([`cryptotl_he::CrtParameters`]): `K` independent pipelines whose outputs the client
+/// recombines exactly. [`plan_slots`] picks the smallest `K` whose noise
+/// budget holds, measured on a calibration run.
+///
+/// When it pays ([`plan_slots`] asks the [`CostModel`]), the plan also holds
+/// a two-lane layout ([`SlotLayout::with_lanes`]): two samples side by side
+/// in one ciphertext, one per row. A request announces its layout by its
+/// sample count: `samples == ciphertexts` is one lane, `ciphertexts ==
+/// ⌈samples / 2⌉ < samples` two.
+///
+/// Results are bit-exact against [`QuantizedGraph::evaluate_integer`].
 #[derive(Debug)]
 pub struct SlotEvaluator {
     plan: SlotPlan,
@@ -448,7 +450,7 @@ impl SlotEvaluator {
     }
 
     /// Checks a request and returns its layout (by the announced sample
-    /// count, see the module docs).
+    /// count, see [`SlotEvaluator`]).
     fn check_inputs(&self, inputs: &[EncryptedBatch], keys: &SlotKeys) -> Result<&PreparedLayout> {
         let k = self.crt.members().len();
         if inputs.len() != k || keys.evaluation.len() != k {
@@ -626,7 +628,7 @@ impl SlotClient {
             .members()
             .iter()
             .map(|p| base.for_parameters(p))
-            .collect::<cryptotl_he::error::Result<Vec<_>>>()?;
+            .collect::<cryptotl_he::Result<Vec<_>>>()?;
         Ok(Self {
             plan: plan.clone(),
             crt,
@@ -654,7 +656,7 @@ impl SlotClient {
             .members
             .iter()
             .map(|m| m.evaluation_keys())
-            .collect::<cryptotl_he::error::Result<Vec<_>>>()?;
+            .collect::<cryptotl_he::Result<Vec<_>>>()?;
         let rotations = self.members[0].rotation_keys(&self.plan.rotations())?;
         Ok(SlotKeys {
             evaluation,

@@ -1,52 +1,54 @@
 //! Where one sample's values sit in the slots, for the slot-packed
 //! evaluation of `Dense → quadratic → Dense` ([`crate::slot_eval`]).
 //!
-//! The `N` slots form two rows of `R = N/2` columns; a rotation moves both
-//! rows together. With a period `P` (a power of two dividing `R`) every row
-//! holds `R/P` blocks, so there are `C = 2R/P` blocks in all.
-//!
-//! **First layer** (`u = W1·x + b1`, `W1` is `h × d`). The client encrypts
-//! block `c` as `x` rotated by `c·m1` and extended: slot `k` of block `c`
-//! holds `x[(c·m1 + k) mod d]` for `k < h + m1 − 1` (zeros after), where
-//! `m1 = ⌈d / C⌉`. A column rotation by `r < m1` then shows block `c` the
-//! inputs `x[(c·m1 + k + r) mod d]`, so with diagonals
-//! `D_r[c, k] = W1[k][(c·m1 + k + r) mod d]` (for `k < h` and each offset
-//! `c·m1 + r < d` counted once) block `c` accumulates the part of every dot
-//! product over its `m1` offsets: the first layer needs only `m1`
-//! diagonals. Summing the blocks (rotate-and-sum by `P, 2P, …, R/2`, then a
-//! row swap) leaves `u` in **every** block: `u[k]` at offset `k < h`, exact
-//! zeros at offsets `h..P`. The square keeps that layout (`0² = 0`).
-//!
-//! **Second layer** (`z = W2·v`, `W2` is `o × h`, `v` replicated with period
-//! `P`). Any slot `s` sees `v[(s + r) mod P]` after a rotation by `r`.
-//! Output copy `q` (of `2·B2`, `B2` per row) computes `z[i]` at slot
-//! `β_q + i` and covers the offsets `j − i ≡ β_q + r (mod P)` for its `m2`
-//! rotations `r`; bases spaced `σ = P − m2` apart shift every copy's offsets
-//! by `m2`, so `2·B2·m2 ≥ P` copies-times-diagonals cover every offset once.
-//! Row 1's copies start at `ρ ≡ −B2·m2 (mod P)`. Rotate-and-sum by
-//! `σ, 2σ, …` gathers each row's copies, and one rotation by `ρ` plus a row
-//! swap adds row 1's sum to row 0's: `z[i]` ends at row 0, column `i`.
-//!
-//! Every other slot of the result holds a meaningless partial sum; the
-//! server masks them with random values before replying.
-//!
-//! **Two samples side by side** ([`SlotLayout::with_lanes`], `lanes = 2`):
-//! each row holds its own sample (row `r` is lane `r`). The first layer
-//! spreads a sample over its row's `R/P` blocks only (twice the diagonals
-//! of one lane, `m1 = ⌈d / (R/P)⌉`), the block sum stops before the row
-//! swap, the second layer's copies cover every offset within each row
-//! (`B2·m2 ≥ P`, both rows at the same bases) and there is no row
-//! combination: lane `r`'s `z[i]` ends at row `r`, column `i`. The same
-//! work (rotations are shared by both rows) then serves two samples.
+//! Documented on [`SlotLayout`].
 
 use std::collections::BTreeMap;
 
-use cryptotl_he::slots::Rotation;
+use cryptotl_he::Rotation;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{GraphError, Result};
 
 /// The slot layout of one network shape at one ring degree.
+///
+/// The `N` slots form two rows of `R = N/2` columns; a rotation moves both
+/// rows together. With a period `P` (a power of two dividing `R`) every row
+/// holds `R/P` blocks, so there are `C = 2R/P` blocks in all.
+///
+/// **First layer** (`u = W1·x + b1`, `W1` is `h × d`). The client encrypts
+/// block `c` as `x` rotated by `c·m1` and extended: slot `k` of block `c`
+/// holds `x[(c·m1 + k) mod d]` for `k < h + m1 − 1` (zeros after), where
+/// `m1 = ⌈d / C⌉`. A column rotation by `r < m1` then shows block `c` the
+/// inputs `x[(c·m1 + k + r) mod d]`, so with diagonals
+/// `D_r[c, k] = W1[k][(c·m1 + k + r) mod d]` (for `k < h` and each offset
+/// `c·m1 + r < d` counted once) block `c` accumulates the part of every dot
+/// product over its `m1` offsets: the first layer needs only `m1`
+/// diagonals. Summing the blocks (rotate-and-sum by `P, 2P, …, R/2`, then a
+/// row swap) leaves `u` in **every** block: `u[k]` at offset `k < h`, exact
+/// zeros at offsets `h..P`. The square keeps that layout (`0² = 0`).
+///
+/// **Second layer** (`z = W2·v`, `W2` is `o × h`, `v` replicated with period
+/// `P`). Any slot `s` sees `v[(s + r) mod P]` after a rotation by `r`.
+/// Output copy `q` (of `2·B2`, `B2` per row) computes `z[i]` at slot
+/// `β_q + i` and covers the offsets `j − i ≡ β_q + r (mod P)` for its `m2`
+/// rotations `r`; bases spaced `σ = P − m2` apart shift every copy's offsets
+/// by `m2`, so `2·B2·m2 ≥ P` copies-times-diagonals cover every offset once.
+/// Row 1's copies start at `ρ ≡ −B2·m2 (mod P)`. Rotate-and-sum by
+/// `σ, 2σ, …` gathers each row's copies, and one rotation by `ρ` plus a row
+/// swap adds row 1's sum to row 0's: `z[i]` ends at row 0, column `i`.
+///
+/// Every other slot of the result holds a meaningless partial sum; the
+/// server masks them with random values before replying.
+///
+/// **Two samples side by side** ([`SlotLayout::with_lanes`], `lanes = 2`):
+/// each row holds its own sample (row `r` is lane `r`). The first layer
+/// spreads a sample over its row's `R/P` blocks only (twice the diagonals
+/// of one lane, `m1 = ⌈d / (R/P)⌉`), the block sum stops before the row
+/// swap, the second layer's copies cover every offset within each row
+/// (`B2·m2 ≥ P`, both rows at the same bases) and there is no row
+/// combination: lane `r`'s `z[i]` ends at row `r`, column `i`. The same
+/// work (rotations are shared by both rows) then serves two samples.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlotLayout {
     /// Ring degree `N` (slots per ciphertext).

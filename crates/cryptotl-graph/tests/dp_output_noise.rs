@@ -1,7 +1,7 @@
 //! Server-side output noise: exact decryption to quantized + drawn noise,
 //! noise statistics and tail bound, the wrap-around refusal, flooding.
 
-use cryptotl_graph::encrypted::MIN_OUTPUT_BUDGET_BITS as MIN_FLOODED_BUDGET_CHECK;
+use cryptotl_graph::MIN_OUTPUT_BUDGET_BITS as MIN_FLOODED_BUDGET_CHECK;
 use cryptotl_graph::{
     plan, plan_output_noise, plan_with_output_noise, EncryptedEvaluator, Graph, GraphError,
     OutputNoise, QuantizedGraph,

@@ -5,10 +5,10 @@ mod common;
 
 use std::collections::HashMap;
 
-use cryptotl_graph::model_file::{ModelBytes, MANIFEST_FILE, WEIGHTS_FILE};
 use cryptotl_graph::{
     FloatModel, Graph, GraphError, HePlan, Model, QuantizedGraph, QuantizedModel, FORMAT_VERSION,
 };
+use cryptotl_graph::{ModelBytes, MANIFEST_FILE, WEIGHTS_FILE};
 use cryptotl_he::ParameterSpec;
 use cryptotl_quant::{InputQuantizer, WeightQuantization};
 use proptest::prelude::*;
@@ -95,10 +95,19 @@ fn rewrite_weights(
     safetensors::serialize(views, None::<HashMap<String, String>>).expect("encodes")
 }
 
+/// The message of a malformed-model error (without the common prefix).
 fn malformed(r: Result<Model, GraphError>) -> String {
     match r {
-        Err(GraphError::MalformedModel(msg)) => msg,
-        other => panic!("expected MalformedModel, got {other:?}"),
+        Err(
+            e @ (GraphError::MalformedModel(_)
+            | GraphError::ModelJson { .. }
+            | GraphError::ModelTensors { .. }
+            | GraphError::ModelQuant { .. }),
+        ) => e
+            .to_string()
+            .trim_start_matches("malformed model file: ")
+            .to_owned(),
+        other => panic!("expected a malformed model, got {other:?}"),
     }
 }
 

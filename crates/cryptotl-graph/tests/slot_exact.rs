@@ -6,7 +6,7 @@ use std::time::Instant;
 use cryptotl_graph::{
     plan_slots, widest_quantization, Graph, QuantizedGraph, SlotClient, SlotEvaluator,
 };
-use cryptotl_he::slots::RotationKeys;
+use cryptotl_he::RotationKeys;
 use cryptotl_he::{EncryptedBatch, EvaluationKeys, Preset};
 use cryptotl_quant::{InputQuantizer, WeightQuantization};
 use proptest::prelude::*;

@@ -1,9 +1,6 @@
 //! Batched packing: one SIMD slot per sample.
 //!
-//! A batch of `n ≤ N` samples, each a vector of `d` integers, becomes `d`
-//! ciphertexts (feature-major): ciphertext `j` holds feature `j` of sample
-//! `s` in slot `s`. Every slot-wise operation then acts on all samples at
-//! once and no rotations are needed. Slots past `n` hold zeros.
+//! Documented on [`EncryptedBatch`].
 
 use fhe::bfv::{Ciphertext, Encoding, Plaintext};
 use fhe_traits::{FheDecoder, FheDecrypter, FheEncoder, FheEncrypter};
@@ -15,6 +12,11 @@ use crate::params::HeParameters;
 
 /// A batch of encrypted samples, stored feature-major. Its `Debug` output
 /// shows only the shape, never ciphertext data.
+///
+/// A batch of `n ≤ N` samples, each a vector of `d` integers, becomes `d`
+/// ciphertexts (feature-major): ciphertext `j` holds feature `j` of sample
+/// `s` in slot `s`. Every slot-wise operation then acts on all samples at
+/// once and no rotations are needed. Slots past `n` hold zeros.
 #[derive(Clone)]
 pub struct EncryptedBatch {
     pub(crate) params: HeParameters,

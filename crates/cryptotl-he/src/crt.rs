@@ -1,22 +1,7 @@
 //! Several small plaintext moduli instead of one large one (Chinese
 //! remaindering).
 //!
-//! Noise grows with the plaintext modulus `t` in every plaintext
-//! multiplication, so a circuit that multiplies by many plaintexts (the
-//! diagonal method of [`crate::slots`]) fits a given ciphertext modulus only
-//! with a small `t`. [`CrtParameters`] holds `K` parameter sets that share the
-//! degree and the ciphertext moduli and differ only in their plaintext prime
-//! `t_k`; the same integer circuit runs once per member, exactly modulo each
-//! `t_k`, and [`CrtParameters::recombine`] rebuilds the exact integer modulo
-//! `T = Π t_k` (centered). The results are bit-exact as long as the final
-//! integer values satisfy `|v| < T / 2` — intermediate values may wrap around
-//! any `t_k`, because reduction modulo `t_k` is a ring homomorphism.
-//!
-//! Every member is an ordinary [`HeParameters`], so each is checked against
-//! the HomomorphicEncryption.org 128-bit bound (they share `q`). Key
-//! switching does not depend on `t`: one secret key, one relinearization key
-//! and one set of rotation keys serve every member (see
-//! [`crate::ClientKeys::for_parameters`]).
+//! Documented on [`CrtParameters`].
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +23,23 @@ pub struct CrtParameterSpec {
 }
 
 /// A family of BFV parameter sets differing only in the plaintext prime.
+///
+/// Noise grows with the plaintext modulus `t` in every plaintext
+/// multiplication, so a circuit that multiplies by many plaintexts (the
+/// diagonal method of [`SlotTransform`](crate::SlotTransform)) fits a given ciphertext modulus only
+/// with a small `t`. [`CrtParameters`] holds `K` parameter sets that share the
+/// degree and the ciphertext moduli and differ only in their plaintext prime
+/// `t_k`; the same integer circuit runs once per member, exactly modulo each
+/// `t_k`, and [`CrtParameters::recombine`] rebuilds the exact integer modulo
+/// `T = Π t_k` (centered). The results are bit-exact as long as the final
+/// integer values satisfy `|v| < T / 2` — intermediate values may wrap around
+/// any `t_k`, because reduction modulo `t_k` is a ring homomorphism.
+///
+/// Every member is an ordinary [`HeParameters`], so each is checked against
+/// the HomomorphicEncryption.org 128-bit bound (they share `q`). Key
+/// switching does not depend on `t`: one secret key, one relinearization key
+/// and one set of rotation keys serve every member (see
+/// [`crate::ClientKeys::for_parameters`]).
 #[derive(Clone, Debug)]
 pub struct CrtParameters {
     spec: CrtParameterSpec,
@@ -98,7 +100,7 @@ impl CrtParameters {
     /// the given bit sizes.
     ///
     /// ```
-    /// use cryptotl_he::{crt::CrtParameters, Preset};
+    /// use cryptotl_he::{CrtParameters, Preset};
     /// let p = CrtParameters::generate(Preset::N8192, 18, 3, &[54, 54, 55, 55]).unwrap();
     /// assert_eq!(p.members().len(), 3);
     /// assert!(p.product_bits() >= 51);
@@ -179,7 +181,7 @@ impl CrtParameters {
     /// for every member (residues may be given centered or not).
     ///
     /// ```
-    /// use cryptotl_he::{crt::CrtParameters, Preset};
+    /// use cryptotl_he::{CrtParameters, Preset};
     /// let p = CrtParameters::generate(Preset::N8192, 18, 3, &[54, 54, 55, 55]).unwrap();
     /// let v: i64 = -123_456_789_012;
     /// let residues: Vec<i64> = p.spec().plaintext_moduli.iter()

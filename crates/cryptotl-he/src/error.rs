@@ -49,19 +49,14 @@ pub enum HeError {
     },
     /// An error reported by fhe.rs.
     #[error("fhe.rs: {0}")]
-    Fhe(String),
-}
-
-impl From<fhe::Error> for HeError {
-    fn from(e: fhe::Error) -> Self {
-        HeError::Fhe(e.to_string())
-    }
-}
-
-impl From<fhe_math::Error> for HeError {
-    fn from(e: fhe_math::Error) -> Self {
-        HeError::Fhe(e.to_string())
-    }
+    Fhe(#[from] fhe::Error),
+    /// An error reported by fhe.rs's polynomial arithmetic (`fhe-math`).
+    #[error("fhe.rs: {0}")]
+    FheMath(#[from] fhe_math::Error),
+    /// fhe.rs produced output this crate cannot use (a broken expectation
+    /// about the dependency, not about the input).
+    #[error("fhe.rs: {0}")]
+    FheOutput(&'static str),
 }
 
 /// Result alias for this crate.

@@ -1,11 +1,6 @@
 //! Server-side evaluation on encrypted batches.
 //!
-//! All operations act slot-wise, so on every sample of a batch at once:
-//! integer-weighted sums ([`Evaluator::weighted_sums`], the inner loop of a
-//! dense layer), constant additions, per-slot plaintext additions
-//! ([`Evaluator::add_slot_values`]), polynomials of degree ≤ 2 via one
-//! ciphertext multiplication and relinearization, modulus switching, and
-//! noise flooding for circuit privacy ([`Evaluator::flood`]).
+//! Documented on [`Evaluator`].
 
 use fhe::bfv::{Ciphertext, Encoding, Plaintext};
 use fhe_math::rq::{traits::TryConvertFrom, Poly, Representation};
@@ -40,6 +35,13 @@ fn centered_residue(limbs: &[u64], bits: u32, q: u64) -> u64 {
 }
 
 /// Evaluates integer arithmetic on [`EncryptedBatch`]es. Holds no secret.
+///
+/// All operations act slot-wise, so on every sample of a batch at once:
+/// integer-weighted sums ([`Evaluator::weighted_sums`], the inner loop of a
+/// dense layer), constant additions, per-slot plaintext additions
+/// ([`Evaluator::add_slot_values`]), polynomials of degree ≤ 2 via one
+/// ciphertext multiplication and relinearization, modulus switching, and
+/// noise flooding for circuit privacy ([`Evaluator::flood`]).
 #[derive(Clone, Debug)]
 pub struct Evaluator {
     params: HeParameters,

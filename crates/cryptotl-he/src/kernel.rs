@@ -149,12 +149,15 @@ pub(crate) fn weighted_sums(
 }
 
 /// One tile: all output rows for `TILE` coefficients of one modulus.
+#[allow(unsafe_code)] // the AVX2 call; see the SAFETY comment
 fn tile(w: &[i32], rows: usize, cols: usize, lo: &[i32], hi: &[i32], q: u64, out: &mut [u64]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above); `tile_avx2`
-            // has no other precondition.
+            // SAFETY: the CPU supports AVX2 (checked just above), which is
+            // the only precondition of calling a `#[target_feature(enable =
+            // "avx2")]` function; `tile_avx2` itself is safe code with no
+            // other precondition.
             unsafe { tile_avx2(w, rows, cols, lo, hi, q, out) };
             return;
         }

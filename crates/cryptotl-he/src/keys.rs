@@ -71,7 +71,7 @@ impl ClientKeys {
     }
 
     /// The same secret key for other parameters with the same degree and
-    /// ciphertext moduli (another member of a [`crate::crt::CrtParameters`]
+    /// ciphertext moduli (another member of a [`crate::CrtParameters`]
     /// family): ciphertexts under different plaintext moduli then share one
     /// secret, so one set of relinearization and rotation keys serves all of
     /// them. Reusing an RLWE secret across plaintext moduli is as safe as

@@ -1,9 +1,6 @@
 //! Client-side noise-budget inspection (needs the secret key).
 //!
-//! The noise budget of a ciphertext is how many more bits of noise it can
-//! absorb before decryption fails: `log2(q_level) − log2(t) − 1 − log2|e|`,
-//! where `e` is its current noise. It is a diagnostic for tests, parameter
-//! selection and calibration; the server never sees it.
+//! Documented on [`ClientKeys::noise_budget`].
 
 use rayon::prelude::*;
 
@@ -14,6 +11,12 @@ use crate::keys::ClientKeys;
 impl ClientKeys {
     /// The smallest noise budget (in bits) over the ciphertexts of a batch.
     /// Zero means decryption may already be wrong.
+    ///
+    /// The noise budget of a ciphertext is how many more bits of noise it can
+    /// absorb before decryption fails: `log2(q_level) − log2(t) − 1 − log2|e|`,
+    /// where `e` is its current noise. It is a diagnostic for tests, parameter
+    /// selection and calibration; the server never sees it.
+    #[allow(unsafe_code)] // `measure_noise`; see the SAFETY comment
     pub fn noise_budget(&self, batch: &EncryptedBatch) -> Result<u32> {
         self.params()
             .ensure_same(batch.params().bfv(), "the batch")?;
@@ -28,7 +31,7 @@ impl ClientKeys {
                 // which owns both the key and the ciphertext, for diagnostics.
                 unsafe { self.secret().measure_noise(ct) }
                     .map(|n| n as i64)
-                    .map_err(|e| HeError::Fhe(e.to_string()))
+                    .map_err(HeError::from)
             })
             .collect::<Result<Vec<i64>>>()?;
         let worst = noise.into_iter().max().unwrap_or(0);

@@ -1,26 +1,6 @@
 //! BFV parameter sets and their security check.
 //!
-//! Every [`HeParameters`] value is checked at construction against the
-//! HomomorphicEncryption.org security standard (Albrecht et al., 2018,
-//! Table 1, uniform/ternary secret, classical 128-bit column): for a
-//! polynomial degree `N` the ciphertext modulus `q` may have at most
-//! [`max_log_q_128`]`(N)` bits (218 at N = 8192, 438 at N = 16384). fhe.rs's
-//! own builder checks nothing about security; this module refuses weaker
-//! parameters with [`HeError::Insecure`].
-//!
-//! The secret key of fhe.rs is sampled from a centered binomial distribution
-//! of variance 10, which is at least as hard as the ternary distribution the
-//! table assumes (a wider secret only increases the attack cost).
-//!
-//! Beyond security, fhe.rs 0.1.1 has correctness preconditions it does not
-//! check itself; [`HeParameters::new`] validates them up front:
-//!
-//! - the plaintext modulus `t` is a prime `≡ 1 (mod 2N)` (SIMD batching),
-//! - `t` has at most 61 bits and is smaller than every ciphertext modulus
-//!   (otherwise decryption is silently wrong, or `build()` panics when `t`
-//!   equals a modulus),
-//! - the ciphertext moduli are distinct primes `≡ 1 (mod 2N)` of 10–62 bits,
-//!   and there are at least two of them (relinearization needs key switching).
+//! Documented on [`HeParameters`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -55,9 +35,9 @@ const VARIANCE: usize = 10;
 /// does not cover.
 ///
 /// ```
-/// assert_eq!(cryptotl_he::params::max_log_q_128(8192), Some(218));
-/// assert_eq!(cryptotl_he::params::max_log_q_128(16384), Some(438));
-/// assert_eq!(cryptotl_he::params::max_log_q_128(1000), None);
+/// assert_eq!(cryptotl_he::max_log_q_128(8192), Some(218));
+/// assert_eq!(cryptotl_he::max_log_q_128(16384), Some(438));
+/// assert_eq!(cryptotl_he::max_log_q_128(1000), None);
 /// ```
 pub fn max_log_q_128(n: usize) -> Option<u32> {
     HE_STANDARD_128
@@ -133,6 +113,28 @@ pub struct ParameterSpec {
 }
 
 /// Validated BFV parameters, shared by keys, ciphertexts and evaluators.
+///
+/// Every [`HeParameters`] value is checked at construction against the
+/// HomomorphicEncryption.org security standard (Albrecht et al., 2018,
+/// Table 1, uniform/ternary secret, classical 128-bit column): for a
+/// polynomial degree `N` the ciphertext modulus `q` may have at most
+/// [`max_log_q_128`]`(N)` bits (218 at N = 8192, 438 at N = 16384). fhe.rs's
+/// own builder checks nothing about security; this crate refuses weaker
+/// parameters with [`HeError::Insecure`].
+///
+/// The secret key of fhe.rs is sampled from a centered binomial distribution
+/// of variance 10, which is at least as hard as the ternary distribution the
+/// table assumes (a wider secret only increases the attack cost).
+///
+/// Beyond security, fhe.rs 0.1.1 has correctness preconditions it does not
+/// check itself; [`HeParameters::new`] validates them up front:
+///
+/// - the plaintext modulus `t` is a prime `≡ 1 (mod 2N)` (SIMD batching),
+/// - `t` has at most 61 bits and is smaller than every ciphertext modulus
+///   (otherwise decryption is silently wrong, or `build()` panics when `t`
+///   equals a modulus),
+/// - the ciphertext moduli are distinct primes `≡ 1 (mod 2N)` of 10–62 bits,
+///   and there are at least two of them (relinearization needs key switching).
 ///
 /// Cloning is cheap (the fhe.rs parameters live behind an `Arc`), and all
 /// objects built from clones of one `HeParameters` are compatible.

@@ -8,7 +8,7 @@
 //! | 4..6   | format version, u16 little-endian (currently 1)     |
 //! | 6      | kind: 1 = ciphertext batch, 2 = evaluation keys, 3 = public key, 4 = rotation keys |
 //! | 7      | reserved, 0                                         |
-//! | 8..24  | parameter fingerprint ([`crate::params::Fingerprint`]) |
+//! | 8..24  | parameter fingerprint ([`crate::Fingerprint`]) |
 //! | 24..32 | body length in bytes, u64 little-endian             |
 //!
 //! A **ciphertext batch** body is `samples: u32, count: u32, level: u8,
@@ -50,8 +50,7 @@ use crate::batch::EncryptedBatch;
 use crate::error::{HeError, Result};
 use crate::keys::{EvaluationKeys, PublicKey};
 use crate::params::{bit_length, Fingerprint, HeParameters};
-use crate::slots::keys::MAX_ROTATION_KEYS;
-use crate::slots::{Rotation, RotationKeys};
+use crate::slots::{Rotation, RotationKeys, MAX_ROTATION_KEYS};
 
 /// Magic bytes at the start of every message.
 pub const MAGIC: [u8; 4] = *b"CTHE";
@@ -355,6 +354,7 @@ impl EncryptedBatch {
 
     /// Parses a batch serialized under `params`, validating everything;
     /// refuses batches with more than `max_ciphertexts` ciphertexts.
+    #[allow(unsafe_code)] // variable-time arithmetic on public `c1`; see the SAFETY comment
     pub fn from_bytes(bytes: &[u8], params: &HeParameters, max_ciphertexts: usize) -> Result<Self> {
         let body = read_header(bytes, params, Kind::CiphertextBatch)?;
         let mut r = Reader { bytes: body };

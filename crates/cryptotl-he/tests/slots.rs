@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use cryptotl_he::crt::CrtParameters;
-use cryptotl_he::slots::{fold_batch, transform_batch, Rotation, SlotTransform};
+use cryptotl_he::CrtParameters;
+use cryptotl_he::{fold_batch, transform_batch, Rotation, SlotTransform};
 use cryptotl_he::{ClientKeys, Preset};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -118,7 +118,7 @@ fn rotation_keys_round_trip_and_hostile_bytes_are_refused() {
     let bytes = keys.to_bytes();
     // Any member's parameters read them (same moduli, fingerprint of member 0
     // is what the header carries, so read with member 0).
-    let back = cryptotl_he::slots::RotationKeys::from_bytes(&bytes, crt.first(), 64).unwrap();
+    let back = cryptotl_he::RotationKeys::from_bytes(&bytes, crt.first(), 64).unwrap();
     assert_eq!(back.rotations(), keys.rotations());
     // No encoding is kept: the parsed keys re-encode to the very same bytes
     // (from c0 and the seed of c1), and hold only the NTT-Shoup tables.
@@ -136,18 +136,16 @@ fn rotation_keys_round_trip_and_hostile_bytes_are_refused() {
     assert_eq!(client.decrypt_slot_vectors(&got).unwrap()[0], expect);
     // Truncation, a flipped exponent tag, too many keys, other parameters.
     for cut in [10, 40, bytes.len() / 2, bytes.len() - 1] {
-        assert!(
-            cryptotl_he::slots::RotationKeys::from_bytes(&bytes[..cut], crt.first(), 64).is_err()
-        );
+        assert!(cryptotl_he::RotationKeys::from_bytes(&bytes[..cut], crt.first(), 64).is_err());
     }
     let mut lied = bytes.clone();
     lied[32 + 4 + 1] ^= 1; // step of the first key
-    assert!(cryptotl_he::slots::RotationKeys::from_bytes(&lied, crt.first(), 64).is_err());
-    assert!(cryptotl_he::slots::RotationKeys::from_bytes(&bytes, crt.first(), 1).is_err());
-    assert!(cryptotl_he::slots::RotationKeys::from_bytes(&bytes, &crt.members()[1], 64).is_err());
+    assert!(cryptotl_he::RotationKeys::from_bytes(&lied, crt.first(), 64).is_err());
+    assert!(cryptotl_he::RotationKeys::from_bytes(&bytes, crt.first(), 1).is_err());
+    assert!(cryptotl_he::RotationKeys::from_bytes(&bytes, &crt.members()[1], 64).is_err());
     // The first key's encoding replaced by 0xff bytes of the same length.
     let mut garbled = bytes.clone();
     let len = u32::from_le_bytes(garbled[41..45].try_into().unwrap()) as usize;
     garbled[45..45 + len].fill(0xff);
-    assert!(cryptotl_he::slots::RotationKeys::from_bytes(&garbled, crt.first(), 64).is_err());
+    assert!(cryptotl_he::RotationKeys::from_bytes(&garbled, crt.first(), 64).is_err());
 }

@@ -1,48 +1,11 @@
 //! DP-SGD for the head (Abadi et al. 2016), on the [`GradientRule`] hook,
 //! with the accounting of `cryptotl-dp`.
 //!
-//! One step on a training set of `N` examples:
-//!
-//! 1. **Poisson sampling**: every example joins the batch independently with
-//!    probability `q = batch_size / N` (the batch may be empty);
-//! 2. **clipping**: every per-example gradient `g_i` (all parameters,
-//!    flattened) is scaled to `ḡ_i = g_i · min(1, C / ‖g_i‖₂)`;
-//! 3. **noise**: `g̃ = (Σ_i ḡ_i + N(0, σ² C² I)) / (q N)` — divided by the
-//!    *expected* batch size, as the accountant assumes;
-//! 4. the Adam update with `g̃` (post-processing).
-//!
-//! [`Trainer::differential_privacy`](crate::Trainer::differential_privacy)
-//! runs exactly `T = max_epochs · ⌈N / batch_size⌉` such steps and
-//! calibrates `σ` so that the Rényi-DP accountant for the Poisson-subsampled
-//! Gaussian mechanism gives `(ε, δ)`-DP after `T` steps
-//! ([`cryptotl_dp::calibrate_noise`]); the head's
-//! [`TrainingRecord::dp`](crate::TrainingRecord::dp) records the `ε` the
-//! accountant gives for the steps actually taken (never above the target).
-//! The neighbouring relation is add-or-remove-one training example.
-//!
-//! What is and is not covered:
-//!
-//! * the **weights** of the head (and everything computed from them) are
-//!   `(ε, δ)`-DP with respect to the training set;
-//! * there is **no early stopping** and no validation split under DP: a
-//!   validation set is private data too, and choosing the epoch by its loss
-//!   is not accounted. Training runs for exactly `max_epochs`;
-//! * **input standardization is refused** under DP: the stored mean and
-//!   standard deviation are un-noised statistics of the private data;
-//! * the per-epoch **training loss** reported to the progress callback and in
-//!   [`TrainReport`](crate::TrainReport) is an un-noised statistic for the
-//!   data owner's eyes only; it is not stored in the head file;
-//! * dropout masks and the initialization are data-independent and may use
-//!   the (recorded) training seed;
-//! * the sampling and noise randomness comes from the operating system
-//!   (ChaCha20 seeded from OS entropy) unless
-//!   [`DpOptions::noise_seed`] is set, which makes the run reproducible
-//!   and **voids the guarantee** (anyone who knows the seed can subtract the
-//!   noise): for tests only.
+//! Documented on [`DpSgd`].
 
 use candle_core::backprop::GradStore;
-use cryptotl_dp::dpsgd::{l2_norm, GradientAccumulator};
 use cryptotl_dp::{calibrate_noise, epsilon_for, DpSgdConfig};
+use cryptotl_dp::{l2_norm, GradientAccumulator};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
@@ -143,13 +106,52 @@ impl DpOptions {
 
 /// Maps a `cryptotl-dp` error to this crate's.
 pub(crate) fn dp_error(e: cryptotl_dp::DpError) -> HeadError {
-    HeadError::InvalidOptions(format!("differential privacy: {e}"))
+    HeadError::Dp(e)
 }
 
 /// The DP-SGD [`GradientRule`]: clips every per-example gradient to `C`,
 /// sums, adds `N(0, σ²C²)` to every coordinate and divides by the expected
-/// batch size `q N` (see the [module documentation](self)). It counts its
-/// steps, so that [`DpSgd::record`] reports the `ε` actually spent.
+/// batch size `q N`. It counts its steps, so that [`DpSgd::record`] reports
+/// the `ε` actually spent.
+///
+/// One step on a training set of `N` examples:
+///
+/// 1. **Poisson sampling**: every example joins the batch independently with
+///    probability `q = batch_size / N` (the batch may be empty);
+/// 2. **clipping**: every per-example gradient `g_i` (all parameters,
+///    flattened) is scaled to `ḡ_i = g_i · min(1, C / ‖g_i‖₂)`;
+/// 3. **noise**: `g̃ = (Σ_i ḡ_i + N(0, σ² C² I)) / (q N)` — divided by the
+///    *expected* batch size, as the accountant assumes;
+/// 4. the Adam update with `g̃` (post-processing).
+///
+/// [`Trainer::differential_privacy`](crate::Trainer::differential_privacy)
+/// runs exactly `T = max_epochs · ⌈N / batch_size⌉` such steps and
+/// calibrates `σ` so that the Rényi-DP accountant for the Poisson-subsampled
+/// Gaussian mechanism gives `(ε, δ)`-DP after `T` steps
+/// ([`cryptotl_dp::calibrate_noise`]); the head's
+/// [`TrainingRecord::dp`](crate::TrainingRecord::dp) records the `ε` the
+/// accountant gives for the steps actually taken (never above the target).
+/// The neighbouring relation is add-or-remove-one training example.
+///
+/// What is and is not covered:
+///
+/// * the **weights** of the head (and everything computed from them) are
+///   `(ε, δ)`-DP with respect to the training set;
+/// * there is **no early stopping** and no validation split under DP: a
+///   validation set is private data too, and choosing the epoch by its loss
+///   is not accounted. Training runs for exactly `max_epochs`;
+/// * **input standardization is refused** under DP: the stored mean and
+///   standard deviation are un-noised statistics of the private data;
+/// * the per-epoch **training loss** reported to the progress callback and in
+///   [`TrainReport`](crate::TrainReport) is an un-noised statistic for the
+///   data owner's eyes only; it is not stored in the head file;
+/// * dropout masks and the initialization are data-independent and may use
+///   the (recorded) training seed;
+/// * the sampling and noise randomness comes from the operating system
+///   (ChaCha20 seeded from OS entropy) unless
+///   [`DpOptions::noise_seed`] is set, which makes the run reproducible
+///   and **voids the guarantee** (anyone who knows the seed can subtract the
+///   noise): for tests only.
 ///
 /// The batches it receives must be Poisson samples at rate `q` (as
 /// [`Trainer::differential_privacy`](crate::Trainer::differential_privacy)
@@ -248,7 +250,7 @@ impl GradientRule for DpSgd {
             let mut g = batch.example_gradient(i)?;
             self.max_raw_norm = self.max_raw_norm.max(l2_norm(&g));
             cryptotl_dp::clip_in_place(&mut g, clip)
-                .map_err(|e| HeadError::InvalidInput(format!("per-example gradient {i}: {e}")))?;
+                .map_err(|source| HeadError::ExampleGradient { index: i, source })?;
             self.max_clipped_norm = self.max_clipped_norm.max(l2_norm(&g));
             // Already inside the ball: the accumulator's clipping is a no-op.
             acc.add_example(&g).map_err(dp_error)?;

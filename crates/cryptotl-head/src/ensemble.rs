@@ -2,21 +2,7 @@
 //! the same data with different seeds, whose class probabilities are
 //! averaged (soft voting).
 //!
-//! A single head trained on a few hundred examples moves by a point or two
-//! of accuracy from one training seed to the next; averaging `K` heads
-//! shrinks that noise, which is what makes two pipelines that differ only
-//! slightly in their features (float and quantized) comparable run by run.
-//!
-//! # File format
-//!
-//! An ensemble of one head is written as a plain head file
-//! ([`crate::head_file`]), so one-head files and one-member ensembles are
-//! interchangeable. An ensemble of `K > 1` heads is one safetensors file with
-//! `format = "cryptotl-head-ensemble"`, `format_version = "1"` and
-//! `members = "K"` in its metadata and `K` tensors `member.0` … `member.{K−1}`
-//! of dtype `U8`, each holding the bytes of that member's head file. Loading
-//! validates every member as a head file and checks that all members share
-//! the configuration and the class names; at most [`MAX_MEMBERS`] members.
+//! Documented on [`Ensemble`].
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -42,6 +28,22 @@ pub const MAX_MEMBERS: usize = 64;
 const MEMBERS_KEY: &str = "members";
 
 /// Heads of one configuration whose probabilities are averaged.
+///
+/// A single head trained on a few hundred examples moves by a point or two
+/// of accuracy from one training seed to the next; averaging `K` heads
+/// shrinks that noise, which is what makes two pipelines that differ only
+/// slightly in their features (float and quantized) comparable run by run.
+///
+/// # File format
+///
+/// An ensemble of one head is written as a plain head file
+/// ([`Head::to_bytes`]), so one-head files and one-member ensembles are
+/// interchangeable. An ensemble of `K > 1` heads is one safetensors file with
+/// `format = "cryptotl-head-ensemble"`, `format_version = "1"` and
+/// `members = "K"` in its metadata and `K` tensors `member.0` … `member.{K−1}`
+/// of dtype `U8`, each holding the bytes of that member's head file. Loading
+/// validates every member as a head file and checks that all members share
+/// the configuration and the class names; at most [`MAX_MEMBERS`] members.
 ///
 /// ```
 /// use cryptotl_head::{Ensemble, Head, HeadConfig};
@@ -189,7 +191,7 @@ impl Ensemble {
             .with_class_names(self.class_names())
     }
 
-    /// The bytes of the ensemble's file (see the [module documentation](self)).
+    /// The bytes of the ensemble's file (see [`Ensemble`]).
     ///
     /// # Errors
     ///
@@ -214,14 +216,14 @@ impl Ensemble {
                 ))
             })
             .collect::<std::result::Result<Vec<_>, safetensors::SafeTensorError>>()
-            .map_err(|e| HeadError::MalformedFile(format!("cannot encode the ensemble: {e}")))?;
+            .map_err(HeadError::tensors("cannot encode the ensemble"))?;
         let metadata = HashMap::from([
             (FORMAT_KEY.to_string(), ENSEMBLE_FORMAT.to_string()),
             (VERSION_KEY.to_string(), ENSEMBLE_FORMAT_VERSION.to_string()),
             (MEMBERS_KEY.to_string(), files.len().to_string()),
         ]);
         safetensors::serialize(views, Some(metadata))
-            .map_err(|e| HeadError::MalformedFile(format!("cannot encode the ensemble: {e}")))
+            .map_err(HeadError::tensors("cannot encode the ensemble"))
     }
 
     /// Decodes an ensemble file or a plain head file (one member),
@@ -235,7 +237,7 @@ impl Ensemble {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let malformed = HeadError::MalformedFile;
         let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| malformed(format!("not a safetensors file: {e}")))?;
+            .map_err(HeadError::tensors("not a safetensors file"))?;
         let format = header
             .metadata()
             .as_ref()
@@ -265,7 +267,7 @@ impl Ensemble {
                 ))
             })?;
         let tensors = SafeTensors::deserialize(bytes)
-            .map_err(|e| malformed(format!("not a safetensors file: {e}")))?;
+            .map_err(HeadError::tensors("not a safetensors file"))?;
         if tensors.len() != count {
             return Err(malformed(format!(
                 "{} tensors for {count} members",
@@ -277,16 +279,13 @@ impl Ensemble {
                 let name = format!("member.{i}");
                 let view = tensors
                     .tensor(&name)
-                    .map_err(|e| malformed(format!("{name}: {e}")))?;
+                    .map_err(HeadError::tensors(name.as_str()))?;
                 if view.dtype() != Dtype::U8 || view.shape().len() != 1 {
                     return Err(malformed(format!(
                         "{name} must be a one-dimensional U8 tensor"
                     )));
                 }
-                Head::from_bytes(view.data()).map_err(|e| match e {
-                    HeadError::MalformedFile(m) => malformed(format!("{name}: {m}")),
-                    other => other,
-                })
+                Head::from_bytes(view.data()).map_err(|e| e.in_member(&name))
             })
             .collect::<Result<Vec<_>>>()?;
         Self::new(members).map_err(|e| malformed(e.to_string()))

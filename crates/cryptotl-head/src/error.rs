@@ -53,6 +53,71 @@ pub enum HeadError {
     /// with its own configuration.
     #[error("malformed head file: {0}")]
     MalformedFile(String),
+    /// A head or ensemble file's safetensors structure could not be encoded
+    /// or decoded.
+    #[error("malformed head file: {context}: {source}")]
+    MalformedTensors {
+        /// What was being encoded or decoded (a tensor name, or what failed).
+        context: String,
+        /// The safetensors error.
+        #[source]
+        source: safetensors::SafeTensorError,
+    },
+    /// A head file's JSON manifest could not be encoded or decoded.
+    #[error("malformed head file: {context}: {source}")]
+    MalformedManifest {
+        /// What was being encoded or decoded.
+        context: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The differential-privacy options cannot be met (calibration or
+    /// DP-SGD configuration refused by `cryptotl-dp`).
+    #[error("invalid training options: differential privacy: {0}")]
+    Dp(#[source] cryptotl_dp::DpError),
+    /// A per-example gradient could not be clipped (DP-SGD).
+    #[error("invalid input: per-example gradient {index}: {source}")]
+    ExampleGradient {
+        /// The example's position in the batch.
+        index: usize,
+        /// The error of `cryptotl-dp`.
+        #[source]
+        source: cryptotl_dp::DpError,
+    },
+}
+
+impl HeadError {
+    /// A safetensors error, with what was being done.
+    pub(crate) fn tensors(
+        context: impl Into<String>,
+    ) -> impl FnOnce(safetensors::SafeTensorError) -> Self {
+        let context = context.into();
+        move |source| HeadError::MalformedTensors { context, source }
+    }
+
+    /// A JSON error on the manifest, with what was being done.
+    pub(crate) fn manifest(context: impl Into<String>) -> impl FnOnce(serde_json::Error) -> Self {
+        let context = context.into();
+        move |source| HeadError::MalformedManifest { context, source }
+    }
+
+    /// Prefixes the context of a malformed-file error with `prefix` (a
+    /// member of an ensemble); other errors are returned unchanged.
+    pub(crate) fn in_member(self, prefix: &str) -> Self {
+        match self {
+            HeadError::MalformedFile(m) => HeadError::MalformedFile(format!("{prefix}: {m}")),
+            HeadError::MalformedTensors { context, source } => HeadError::MalformedTensors {
+                context: format!("{prefix}: {context}"),
+                source,
+            },
+            HeadError::MalformedManifest { context, source } => HeadError::MalformedManifest {
+                context: format!("{prefix}: {context}"),
+                source,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Result alias for this crate.

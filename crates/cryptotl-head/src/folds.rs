@@ -3,16 +3,18 @@
 //! cross-validation, where every row is tested once, by a head that was
 //! not trained on it.
 //!
-//! A [`Fold`] holds indices into the target's rows (training part first,
-//! then test part, as the facade's `pipeline::TargetData` lays them out).
-//! [`pooled`] runs one fit-and-predict per fold and concatenates the
-//! folds' test predictions, so that a score over them is a score over
-//! every tested row.
+//! Documented on [`Fold`].
 
 use crate::error::HeadError;
 use crate::split::stratified_folds;
 
 /// One division of a target's rows: train on `train`, test on `test`.
+///
+/// A [`Fold`] holds indices into the target's rows (training part first,
+/// then test part, as the facade's `pipeline::TargetData` lays them out).
+/// [`pooled`] runs one fit-and-predict per fold and concatenates the
+/// folds' test predictions, so that a score over them is a score over
+/// every tested row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fold {
     /// Rows the head is trained on.

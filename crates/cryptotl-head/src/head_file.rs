@@ -2,37 +2,7 @@
 //! the weights and standardization as `F32` tensors and a JSON manifest in
 //! the safetensors metadata.
 //!
-//! # Layout (format version 2)
-//!
-//! Tensors:
-//!
-//! | name                | shape                       | present                 |
-//! |---------------------|-----------------------------|-------------------------|
-//! | `hidden.weight`     | `[hidden, input_dim]`       | always                  |
-//! | `hidden.bias`       | `[hidden]`                  | always                  |
-//! | `output.weight`     | `[output_dim, pooled_dim]`  | always                  |
-//! | `output.bias`       | `[output_dim]`              | always                  |
-//! | `standardize.mean`  | `[input_dim]`               | iff `config.standardize`|
-//! | `standardize.std`   | `[input_dim]`               | iff `config.standardize`|
-//!
-//! Metadata (string → string):
-//!
-//! ```json
-//! {
-//!   "format": "cryptotl-head",
-//!   "format_version": "2",
-//!   "manifest": "{\"config\":{\"input_dim\":382,\"hidden\":128,\"pool\":3,\"dropout\":0.2,\"classes\":2,\"standardize\":true,\"preprocessing\":\"none\"},\"class_names\":[\"0\",\"1\"],\"training\":{\"epochs\":31,\"best_epoch\":21,\"best_validation_loss\":0.21,...,\"dp\":null}}"
-//! }
-//! ```
-//!
-//! # Validation
-//!
-//! Loading never panics on hostile input. It checks the safetensors
-//! structure, the `format` tag (else [`HeadError::MalformedFile`]), the
-//! version (else [`HeadError::UnsupportedVersion`]), the manifest JSON, the
-//! configuration, the class-name count, that exactly the expected tensors
-//! are present with dtype `F32` and the shapes the configuration implies,
-//! that every value is finite, and that standard deviations are positive.
+//! Documented on [`Head::to_bytes`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -79,8 +49,43 @@ struct Manifest {
 }
 
 impl Head {
-    /// Encodes the head as the bytes of a head file (see the
-    /// [module documentation](crate::head_file) for the layout).
+    /// Encodes the head as the bytes of a head file.
+    ///
+    /// A head file is one [safetensors](https://docs.rs/safetensors) file
+    /// holding the weights and standardization as `F32` tensors and a JSON
+    /// manifest in the safetensors metadata.
+    ///
+    /// # Layout (format version 2)
+    ///
+    /// Tensors:
+    ///
+    /// | name                | shape                       | present                 |
+    /// |---------------------|-----------------------------|-------------------------|
+    /// | `hidden.weight`     | `[hidden, input_dim]`       | always                  |
+    /// | `hidden.bias`       | `[hidden]`                  | always                  |
+    /// | `output.weight`     | `[output_dim, pooled_dim]`  | always                  |
+    /// | `output.bias`       | `[output_dim]`              | always                  |
+    /// | `standardize.mean`  | `[input_dim]`               | iff `config.standardize`|
+    /// | `standardize.std`   | `[input_dim]`               | iff `config.standardize`|
+    ///
+    /// Metadata (string → string):
+    ///
+    /// ```json
+    /// {
+    ///   "format": "cryptotl-head",
+    ///   "format_version": "2",
+    ///   "manifest": "{\"config\":{\"input_dim\":382,\"hidden\":128,\"pool\":3,\"dropout\":0.2,\"classes\":2,\"standardize\":true,\"preprocessing\":\"none\"},\"class_names\":[\"0\",\"1\"],\"training\":{\"epochs\":31,\"best_epoch\":21,\"best_validation_loss\":0.21,...,\"dp\":null}}"
+    /// }
+    /// ```
+    ///
+    /// # Validation
+    ///
+    /// Loading never panics on hostile input. It checks the safetensors
+    /// structure, the `format` tag (else [`HeadError::MalformedFile`]), the
+    /// version (else [`HeadError::UnsupportedVersion`]), the manifest JSON, the
+    /// configuration, the class-name count, that exactly the expected tensors
+    /// are present with dtype `F32` and the shapes the configuration implies,
+    /// that every value is finite, and that standard deviations are positive.
     ///
     /// # Errors
     ///
@@ -99,7 +104,7 @@ impl Head {
             ));
         }
         let manifest = serde_json::to_string(&manifest)
-            .map_err(|e| HeadError::MalformedFile(format!("cannot encode the manifest: {e}")))?;
+            .map_err(HeadError::manifest("cannot encode the manifest"))?;
         let metadata = HashMap::from([
             (FORMAT_KEY.to_string(), HEAD_FORMAT.to_string()),
             (VERSION_KEY.to_string(), HEAD_FORMAT_VERSION.to_string()),
@@ -125,13 +130,13 @@ impl Head {
                 Ok((*name, TensorView::new(Dtype::F32, shape.clone(), bytes)?))
             })
             .collect::<std::result::Result<Vec<_>, safetensors::SafeTensorError>>()
-            .map_err(|e| HeadError::MalformedFile(format!("cannot encode tensors: {e}")))?;
+            .map_err(HeadError::tensors("cannot encode tensors"))?;
         safetensors::serialize(views, Some(metadata))
-            .map_err(|e| HeadError::MalformedFile(format!("cannot encode tensors: {e}")))
+            .map_err(HeadError::tensors("cannot encode tensors"))
     }
 
     /// Decodes a head from the bytes of a head file, validating everything
-    /// (see the [module documentation](crate::head_file)).
+    /// (see [`Head::to_bytes`]).
     ///
     /// # Errors
     ///
@@ -140,9 +145,9 @@ impl Head {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let malformed = HeadError::MalformedFile;
         let tensors = SafeTensors::deserialize(bytes)
-            .map_err(|e| malformed(format!("not a safetensors file: {e}")))?;
+            .map_err(HeadError::tensors("not a safetensors file"))?;
         let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| malformed(format!("not a safetensors file: {e}")))?;
+            .map_err(HeadError::tensors("not a safetensors file"))?;
         let metadata = header
             .metadata()
             .as_ref()
@@ -157,7 +162,7 @@ impl Head {
             .get(MANIFEST_KEY)
             .ok_or_else(|| malformed(format!("missing {MANIFEST_KEY:?}")))
             .and_then(|m| {
-                serde_json::from_str(m).map_err(|e| malformed(format!("invalid manifest: {e}")))
+                serde_json::from_str(m).map_err(HeadError::manifest("invalid manifest"))
             })?;
         let mut config = manifest.config;
         if version == 1 && manifest.training.as_ref().is_some_and(|t| t.dp.is_some()) {
@@ -199,9 +204,7 @@ impl Head {
         }
         let mut values = HashMap::new();
         for (name, shape) in &expected {
-            let view = tensors
-                .tensor(name)
-                .map_err(|e| malformed(format!("{name}: {e}")))?;
+            let view = tensors.tensor(name).map_err(HeadError::tensors(*name))?;
             if view.dtype() != Dtype::F32 {
                 return Err(malformed(format!(
                     "{name} has dtype {:?}, expected F32",

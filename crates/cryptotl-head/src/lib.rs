@@ -11,13 +11,14 @@
 //!   model over a split or over folds.
 //! * [`Head`]: predictions ([`Head::predict_proba`], [`Head::predict`]),
 //!   evaluation ([`Head::evaluate`]) and head files ([`Head::save`],
-//!   [`Head::load`], format in [`head_file`]).
+//!   [`Head::load`], format in [`Head::to_bytes`]).
 //! * [`Ensemble`] / [`train_ensemble`]: seed ensembles of heads whose
-//!   probabilities are averaged, in one file ([`ensemble`]).
-//! * [`GradientRule`]: the hook for custom gradients; see [`step`].
+//!   probabilities are averaged, in one file ([`Ensemble::to_bytes`]).
+//! * [`GradientRule`]: the hook for custom gradients ([`StepBatch`],
+//!   [`MeanGradient`]).
 //! * [`Trainer::differential_privacy`] / [`DpSgd`]: DP-SGD with Poisson
 //!   sampling, per-example clipping, calibrated Gaussian noise and the spent
-//!   `(ε, δ)` recorded in the head file; see [`dp`].
+//!   `(ε, δ)` recorded in the head file ([`DpOptions`], [`DpRecord`]).
 //! * [`Metrics`] / [`ConfusionMatrix`]: accuracy, per-class precision,
 //!   recall and F1, macro F1, Cohen's kappa, log loss.
 //!
@@ -40,24 +41,20 @@
 //! assert!(report.epochs >= 1);
 //! # Ok::<(), cryptotl_head::HeadError>(())
 //! ```
-#![deny(missing_docs)]
 
 /// The candle version this crate is built on (for [`GradientRule`]s, which
 /// exchange candle tensors and gradient stores).
 pub use candle_core;
-/// The differential-privacy crate DP-SGD ([`dp`]) is built on (accountant,
-/// calibration, samplers).
-pub use cryptotl_dp;
 
 mod config;
 mod confusion;
 mod data;
-pub mod dp;
-pub mod ensemble;
+mod dp;
+mod ensemble;
 mod error;
 mod folds;
 mod head;
-pub mod head_file;
+mod head_file;
 mod kfold;
 mod metrics;
 mod network;
@@ -65,18 +62,22 @@ mod preprocess;
 mod record;
 mod seed;
 mod split;
-pub mod step;
+mod step;
 mod train;
 
 pub use config::{HeadConfig, MAX_PARAMETERS};
 pub use confusion::{ClassMetrics, ConfusionMatrix};
 pub use data::Standardizer;
 pub use dp::{DpOptions, DpSgd};
-pub use ensemble::{train_ensemble, Ensemble, ENSEMBLE_FORMAT_VERSION, MAX_MEMBERS};
+pub use ensemble::{
+    train_ensemble, Ensemble, ENSEMBLE_FORMAT, ENSEMBLE_FORMAT_VERSION, MAX_MEMBERS,
+};
 pub use error::{HeadError, Result};
 pub use folds::{largest_train, pooled, tested_rows, Fold};
 pub use head::Head;
-pub use head_file::{HEAD_FORMAT, HEAD_FORMAT_VERSION, OLDEST_HEAD_FORMAT_VERSION};
+pub use head_file::{
+    HEAD_FORMAT, HEAD_FORMAT_VERSION, OLDEST_HEAD_FORMAT_VERSION, STANDARDIZE_MEAN, STANDARDIZE_STD,
+};
 pub use kfold::{k_fold, k_fold_with_progress};
 pub use metrics::{argmax, log_loss, Metrics, LOG_LOSS_EPSILON};
 pub use network::{HIDDEN_BIAS, HIDDEN_WEIGHT, OUTPUT_BIAS, OUTPUT_WEIGHT};

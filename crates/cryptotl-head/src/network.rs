@@ -1,6 +1,6 @@
 //! The head network itself: parameters, seeded initialization, the forward
 //! pass and the per-example loss. Nothing here updates parameters; see
-//! [`crate::step`] for that.
+//! [`GradientRule`](crate::GradientRule) for that.
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{Linear, Module};

@@ -1,35 +1,7 @@
 //! One optimization step, split into its three parts so that each can be
 //! replaced on its own:
 //!
-//! 1. the loss of a batch ([`StepBatch::mean_loss`], or
-//!    [`StepBatch::example_loss`] per example);
-//! 2. the gradients: a [`GradientRule`] turns the batch into a
-//!    [`GradStore`] ([`MeanGradient`], the default, is one backward pass of
-//!    the mean loss);
-//! 3. the update (Adam: candle-nn's `AdamW`, consuming the [`GradStore`]).
-//!
-//! # Adding DP-SGD
-//!
-//! Differentially private SGD is implemented in [`crate::dp`] and enabled
-//! with [`Trainer::differential_privacy`](crate::Trainer::differential_privacy);
-//! what follows describes the mechanics of such a [`GradientRule`]: for each
-//! example `i` of the batch, call `backward()` on
-//! [`StepBatch::example_loss`]`(i)` to get that example's gradients for
-//! [`StepBatch::vars`]; clip their joint L2 norm to `C`; sum over the
-//! batch; add `N(0, (σ·C)²)` noise to every coordinate (from a seeded
-//! stream); divide by [`StepBatch::len`]; and return them in a
-//! `GradStore::default()` filled with `insert(var, grad)`
-//! ([`StepBatch::example_gradient`] and [`StepBatch::grad_store_from_flat`]
-//! do the conversions to and from flat `f32` vectors). The optimizer
-//! step is unchanged. Record the guarantee with
-//! [`Head::set_training`](crate::Head::set_training) and a
-//! [`DpRecord`](crate::DpRecord).
-//!
-//! Without DP the trainer forms batches as fixed-size chunks of a seeded
-//! shuffle; under DP it Poisson-samples them (every example independently
-//! with probability `q`, possibly empty), as the accounting of the
-//! Poisson-subsampled Gaussian mechanism in `cryptotl-dp` assumes, and the
-//! rule divides by the *expected* batch size `qN`.
+//! Documented on [`GradientRule`].
 
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
@@ -235,8 +207,40 @@ impl std::fmt::Debug for StepBatch<'_> {
 /// How a training step turns a minibatch into the gradients Adam applies.
 ///
 /// The default, [`MeanGradient`], backpropagates the mean loss; a DP-SGD
-/// rule clips and noises per-example gradients (see the
-/// [module documentation](crate::step)).
+/// rule clips and noises per-example gradients.
+///
+/// One optimization step is split into three parts so that each can be
+/// replaced on its own:
+///
+/// 1. the loss of a batch ([`StepBatch::mean_loss`], or
+///    [`StepBatch::example_loss`] per example);
+/// 2. the gradients: a [`GradientRule`] turns the batch into a
+///    [`GradStore`] ([`MeanGradient`], the default, is one backward pass of
+///    the mean loss);
+/// 3. the update (Adam: candle-nn's `AdamW`, consuming the [`GradStore`]).
+///
+/// # Adding DP-SGD
+///
+/// Differentially private SGD is implemented in [`DpSgd`](crate::DpSgd) and enabled
+/// with [`Trainer::differential_privacy`](crate::Trainer::differential_privacy);
+/// what follows describes the mechanics of such a [`GradientRule`]: for each
+/// example `i` of the batch, call `backward()` on
+/// [`StepBatch::example_loss`]`(i)` to get that example's gradients for
+/// [`StepBatch::vars`]; clip their joint L2 norm to `C`; sum over the
+/// batch; add `N(0, (σ·C)²)` noise to every coordinate (from a seeded
+/// stream); divide by [`StepBatch::len`]; and return them in a
+/// `GradStore::default()` filled with `insert(var, grad)`
+/// ([`StepBatch::example_gradient`] and [`StepBatch::grad_store_from_flat`]
+/// do the conversions to and from flat `f32` vectors). The optimizer
+/// step is unchanged. Record the guarantee with
+/// [`Head::set_training`](crate::Head::set_training) and a
+/// [`DpRecord`](crate::DpRecord).
+///
+/// Without DP the trainer forms batches as fixed-size chunks of a seeded
+/// shuffle; under DP it Poisson-samples them (every example independently
+/// with probability `q`, possibly empty), as the accounting of the
+/// Poisson-subsampled Gaussian mechanism in `cryptotl-dp` assumes, and the
+/// rule divides by the *expected* batch size `qN`.
 pub trait GradientRule {
     /// Returns the batch's mean loss (for progress reports) and the
     /// gradients, keyed by [`StepBatch::vars`]; parameters without a

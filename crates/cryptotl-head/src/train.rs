@@ -258,7 +258,7 @@ impl<'a> Trainer<'a> {
         }
     }
 
-    /// Trains with DP-SGD (see [`crate::dp`]): Poisson-sampled batches at
+    /// Trains with DP-SGD (see [`DpSgd`]): Poisson-sampled batches at
     /// rate `q = batch_size / N`, per-example clipping to `dp.clip`,
     /// Gaussian noise with the multiplier calibrated so that
     /// `T = max_epochs · ⌈N / batch_size⌉` steps are `(dp.epsilon,
@@ -424,12 +424,8 @@ impl<'a> Trainer<'a> {
             let batches: Vec<Vec<usize>> = match dp_run.as_mut() {
                 Some((rule, sampling)) => (0..steps_per_epoch)
                     .map(|_| {
-                        cryptotl_dp::dpsgd::poisson_sample(
-                            n_train,
-                            rule.config().sampling_rate,
-                            sampling,
-                        )
-                        .map_err(dp_error)
+                        cryptotl_dp::poisson_sample(n_train, rule.config().sampling_rate, sampling)
+                            .map_err(dp_error)
                     })
                     .collect::<Result<_>>()?,
                 None => {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::separable_binary;
-use cryptotl_head::dp::DpSgd;
+use cryptotl_head::DpSgd;
 use cryptotl_head::{
     DpOptions, GradientRule, HeadConfig, HeadError, StepBatch, TrainOptions, Trainer,
 };

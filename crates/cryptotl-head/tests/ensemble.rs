@@ -3,11 +3,11 @@
 mod common;
 
 use common::{assemble, clusters, flipped, parts};
-use cryptotl_head::ensemble::{ENSEMBLE_FORMAT, MAX_MEMBERS};
 use cryptotl_head::{
     train, train_ensemble, Ensemble, Head, HeadConfig, HeadError, TrainOptions, Trainer,
     HEAD_FORMAT,
 };
+use cryptotl_head::{ENSEMBLE_FORMAT, MAX_MEMBERS};
 use proptest::prelude::*;
 use safetensors::Dtype;
 
@@ -156,7 +156,15 @@ fn tampered_files_are_rejected() {
     let bytes = ensemble.to_bytes().unwrap();
     let malformed = |b: Vec<u8>| {
         let r = Ensemble::from_bytes(&b);
-        assert!(matches!(r, Err(HeadError::MalformedFile(_))), "{r:?}");
+        assert!(
+            matches!(
+                r,
+                Err(HeadError::MalformedFile(_)
+                    | HeadError::MalformedTensors { .. }
+                    | HeadError::MalformedManifest { .. })
+            ),
+            "{r:?}"
+        );
     };
     let edit = |f: &dyn Fn(&mut common::Parts)| {
         let mut p = parts(&bytes);

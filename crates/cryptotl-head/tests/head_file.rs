@@ -40,7 +40,12 @@ fn edit_manifest(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec
 }
 
 fn is_malformed(r: Result<Head, HeadError>) -> bool {
-    matches!(r, Err(HeadError::MalformedFile(_)))
+    matches!(
+        r,
+        Err(HeadError::MalformedFile(_)
+            | HeadError::MalformedTensors { .. }
+            | HeadError::MalformedManifest { .. })
+    )
 }
 
 #[test]

@@ -69,8 +69,7 @@ impl ActivationInit {
             ActivationInit::ReluApprox => return Ok([0.25, 0.5, 0.125]),
             ActivationInit::Custom(p) => p,
         };
-        p.validate()
-            .map_err(|e| PretrainError::InvalidConfig(format!("activation: {e}")))?;
+        p.validate().map_err(PretrainError::InvalidActivation)?;
         let (a0, a1, a2) = p.quadratic_coefficients();
         let c = [a0 as f32, a1 as f32, a2 as f32];
         if c[2] == 0.0 || c.iter().any(|v| !v.is_finite()) {

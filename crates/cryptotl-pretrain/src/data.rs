@@ -110,7 +110,7 @@ impl LabeledSet {
 /// # Errors
 /// [`PretrainError::InvalidData`] for fewer than two samples or mismatched
 /// lengths, [`PretrainError::InvalidConfig`] unless `0 < fraction < 1`.
-pub fn split<R: Rng + ?Sized>(
+pub(crate) fn split<R: Rng + ?Sized>(
     data: Labeled<'_>,
     fraction: f64,
     rng: &mut R,

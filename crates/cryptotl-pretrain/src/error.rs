@@ -14,6 +14,9 @@ pub enum PretrainError {
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// The configured activation polynomial is invalid.
+    #[error("invalid configuration: activation: {0}")]
+    InvalidActivation(#[source] cryptotl_quant::QuantError),
     /// The trained network needs a larger plaintext modulus than the preset
     /// allows at the bit widths the caller asked for.
     #[error(

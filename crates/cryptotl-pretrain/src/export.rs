@@ -48,7 +48,7 @@ pub struct Exported {
 ///
 /// # Errors
 /// Graph errors (malformed weights, no widths fit the preset).
-pub fn widest_bits(
+pub(crate) fn widest_bits(
     d: usize,
     lower: &LowerNetworkParams,
     train_inputs: &[Vec<f32>],
@@ -65,7 +65,7 @@ pub fn widest_bits(
 ///
 /// # Errors
 /// Graph and quantization errors.
-pub fn quantize_lower(
+pub(crate) fn quantize_lower(
     lower: &LowerNetworkParams,
     input: &InputQuantizer,
     weight_bits: u32,
@@ -87,7 +87,7 @@ pub fn quantize_lower(
 ///
 /// # Errors
 /// [`PretrainError::PlaintextTooWide`], graph and quantization errors.
-pub fn export(
+pub(crate) fn export(
     lower: &LowerNetworkParams,
     input: &InputQuantizer,
     bits: QuantBits,

@@ -24,7 +24,7 @@ pub struct Head {
 }
 
 /// Number of logits for `classes` classes: 1 for two classes, else `classes`.
-pub fn head_outputs(classes: usize) -> usize {
+pub(crate) fn head_outputs(classes: usize) -> usize {
     if classes == 2 {
         1
     } else {
@@ -145,7 +145,7 @@ impl Head {
 
 /// The class of a logit vector: `logit > 0` for a single logit, else the
 /// argmax (first one on ties).
-pub fn predicted_class(logits: &[f32]) -> usize {
+pub(crate) fn predicted_class(logits: &[f32]) -> usize {
     match logits {
         [z] => usize::from(*z > 0.0),
         _ => {

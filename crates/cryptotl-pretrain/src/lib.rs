@@ -61,20 +61,18 @@
 //! # Ok(())
 //! # }
 //! ```
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 
-pub mod config;
-pub mod data;
-pub mod error;
-pub mod export;
-pub(crate) mod fake_quant;
-pub mod head;
-pub(crate) mod model;
-pub mod train;
+mod config;
+mod data;
+mod error;
+mod export;
+mod fake_quant;
+mod head;
+mod model;
+mod train;
 
 pub use config::{ActivationInit, PretrainConfig, QuantBits, TrainingMode};
-pub use data::{Labeled, LabeledSet};
+pub use data::{Labeled, LabeledSet, MIN_INPUT_DIM};
 pub use error::{PretrainError, Result};
 pub use export::{BitsSource, Exported};
 pub use head::Head;

@@ -13,8 +13,8 @@
 //! network's arithmetic in real units (see [`Net::forward`]).
 
 use candle_core::{DType, Device, Tensor, Var, D};
-use cryptotl_graph::graph::{LOWER_CONV_KERNEL, LOWER_POOL_WINDOW};
 use cryptotl_graph::LowerNetworkParams;
+use cryptotl_graph::{LOWER_CONV_KERNEL, LOWER_POOL_WINDOW};
 use cryptotl_quant::{FloatPolynomial, InputQuantizer};
 
 use crate::error::Result;

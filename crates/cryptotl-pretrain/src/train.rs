@@ -195,7 +195,7 @@ pub fn pretrain(
 ///    float mode, calling `progress` after every epoch; stops after
 ///    `config.patience` epochs without a lower validation loss and keeps the
 ///    best weights.
-/// 3. Exports them ([`crate::export::export`]) and measures the head's
+/// 3. Exports them (as an [`Exported`](crate::Exported)) and measures the head's
 ///    validation accuracy on the exported float graph and on the exported
 ///    quantized model.
 ///
@@ -282,11 +282,7 @@ fn run(
     lower.activation = FloatPolynomial {
         coefficients: vec![f64::from(a0), f64::from(a1), f64::from(a2)],
     };
-    let head = Head::random(
-        d + 1 - cryptotl_graph::graph::LOWER_POOL_WINDOW,
-        classes,
-        rng,
-    );
+    let head = Head::random(d + 1 - cryptotl_graph::LOWER_POOL_WINDOW, classes, rng);
 
     // Bit widths and the input quantizer.
     let (bits, source) = match config.bits {

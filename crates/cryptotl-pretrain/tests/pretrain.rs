@@ -278,6 +278,22 @@ fn invalid_inputs_are_errors() {
         }),
         ..cfg.clone()
     }));
+    // An invalid polynomial keeps the quantization crate's error as its source.
+    let cubic = PretrainConfig {
+        activation: ActivationInit::Custom(cryptotl_quant::FloatPolynomial {
+            coefficients: vec![0.0, 0.0, 0.0, 1.0],
+        }),
+        ..cfg.clone()
+    };
+    let err = pretrain(&xs, &ys, &cubic, &mut |_| {}).expect_err("a cubic activation is refused");
+    assert!(
+        matches!(err, PretrainError::InvalidActivation(_)),
+        "{err:?}"
+    );
+    assert!(err
+        .to_string()
+        .starts_with("invalid configuration: activation: "));
+    assert!(std::error::Error::source(&err).is_some());
 }
 
 #[test]

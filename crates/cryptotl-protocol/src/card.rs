@@ -38,7 +38,7 @@ pub struct ModelCard {
     /// BFV parameters and output level.
     pub he: HePlan,
     /// The noise the server adds to every response, if any
-    /// ([`cryptotl_graph::output_noise`]): the discrete Gaussian `σ` on the
+    /// ([`OutputNoise`](cryptotl_graph::OutputNoise)): the discrete Gaussian `σ` on the
     /// quantized features with its tail bound and failure probability, the
     /// sensitivity assumption (`Δ` per output value when one last-layer
     /// integer weight changes by ±1, over `slots` values per response) and

@@ -3,7 +3,7 @@
 
 use cryptotl_he::{ClientKeys, EncryptedBatch, EvaluationKeys, HeParameters};
 
-use cryptotl_graph::packing::{BatchShape, SlotOperations};
+use cryptotl_graph::{BatchShape, SlotOperations};
 use cryptotl_graph::{CostModel, Packing, PackingChoice, PackingDecision};
 
 use crate::card::ModelCard;
@@ -27,9 +27,7 @@ fn estimate(
         squares: hidden,
     };
     let ops = slots.map_or_else(Vec::new, |c| SlotOperations::of_plan(&c.plan));
-    CostModel::default()
-        .choose(choice, samples, &shape, &ops)
-        .map_err(ProtocolError::Packing)
+    Ok(CostModel::default().choose(choice, samples, &shape, &ops)?)
 }
 
 /// A client of one server model. Generates its own keys.

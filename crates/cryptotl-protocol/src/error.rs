@@ -45,10 +45,6 @@ pub enum ProtocolError {
     /// the model (counts, layouts, packings).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// The packing cost model could not decide (no samples, an impossible
-    /// forced choice).
-    #[error("packing: {0}")]
-    Packing(String),
     /// The transport that carried a request failed (for example the HTTP
     /// client of `cryptotl-serve`); the cause is kept as the source.
     #[error(transparent)]

@@ -6,8 +6,8 @@ use cryptotl_graph::{
     plan_output_noise, plan_with_output_noise, EncryptedEvaluator, NoisePlan, OutputNoise,
     QuantizedGraph, QuantizedModel,
 };
-use cryptotl_he::params::Fingerprint;
 use cryptotl_he::wire::{split_messages, Kind};
+use cryptotl_he::Fingerprint;
 use cryptotl_he::{EncryptedBatch, EvaluationKeys, HeParameters, Preset};
 
 use crate::card::ModelCard;
@@ -45,9 +45,9 @@ impl LowerServer {
     }
 
     /// Also offers slot packing (one sample per ciphertext, for low latency
-    /// on small requests; [`crate::slots`]): plans it (a calibration run of a
-    /// few seconds), encodes the model's diagonals once, and advertises the
-    /// plan and the rotation steps on the card.
+    /// on small requests; [`SlotServer`](crate::SlotServer)): plans it (a
+    /// calibration run of a few seconds), encodes the model's diagonals once,
+    /// and advertises the plan and the rotation steps on the card.
     ///
     /// # Errors
     /// If the server adds output noise (not supported with slot packing),
@@ -73,7 +73,7 @@ impl LowerServer {
     }
 
     /// Like [`LowerServer::new`], but every response carries the server's
-    /// output noise ([`cryptotl_graph::output_noise`]): discrete Gaussian
+    /// output noise ([`OutputNoise`](cryptotl_graph::OutputNoise)): discrete Gaussian
     /// noise of standard deviation `noise.sigma` on the quantized features
     /// (under encryption) and, if `noise.flooding_kappa > 0`, noise flooding
     /// (clients must then send their public key, which [`crate::LowerClient`]
@@ -150,8 +150,8 @@ impl LowerServer {
     /// Opens a session from a client's serialized evaluation keys (validated:
     /// truncated, garbled or foreign keys are refused). When the server
     /// offers slot packing, the keys may be followed by the slot keys
-    /// ([`crate::slots`]: rotation keys, then one evaluation-keys message
-    /// per CRT pipeline).
+    /// ([`SlotServer`](crate::SlotServer): rotation keys, then one
+    /// evaluation-keys message per CRT pipeline).
     pub fn open_session(&self, evaluation_keys: &[u8]) -> Result<Session, ProtocolError> {
         let parts = split_messages(evaluation_keys)?;
         let split = parts
@@ -205,7 +205,8 @@ impl Session {
     /// Evaluates a serialized request and returns the serialized encrypted
     /// features. The request is fully validated first. Batch-packed requests
     /// are one ciphertext-batch message; slot-packed ones one message per
-    /// CRT pipeline ([`crate::slots`]), which needs the session's slot keys.
+    /// CRT pipeline ([`SlotServer`](crate::SlotServer)), which needs the
+    /// session's slot keys.
     pub fn evaluate(&self, request: &[u8]) -> Result<Vec<u8>, ProtocolError> {
         if let Some(messages) = self.slot_request(request)? {
             let slots = self.slots.as_ref().ok_or_else(|| {

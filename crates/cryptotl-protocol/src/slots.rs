@@ -2,28 +2,18 @@
 //! entry, the server's prepared slot evaluator and per-session keys, and the
 //! client that encrypts one sample per ciphertext.
 //!
-//! On the wire everything is a sequence of `cryptotl-he` messages back to
-//! back (each with its own header and parameter fingerprint):
-//!
-//! - session keys: one rotation-keys message (fingerprint of pipeline 0) and
-//!   one evaluation-keys message per CRT pipeline, in pipeline order;
-//! - a request: one ciphertext-batch message per pipeline (one ciphertext
-//!   per sample, or per two samples in the plan's two-lane layout; the
-//!   batches announce the sample count, which tells the layout, and all
-//!   announce the same);
-//! - a response: one ciphertext-batch message per pipeline, at the plan's
-//!   output level.
+//! The wire layout is documented on [`SlotServer`].
 
 use std::sync::Arc;
 
 use cryptotl_graph::{
     prepare_slots, QuantizedGraph, SlotClient, SlotEvaluator, SlotKeys, SlotPlan,
 };
-use cryptotl_he::crt::CrtParameters;
-use cryptotl_he::params::Fingerprint;
-use cryptotl_he::slots::{Rotation, RotationKeys};
 use cryptotl_he::wire::{split_messages, Kind};
+use cryptotl_he::CrtParameters;
+use cryptotl_he::Fingerprint;
 use cryptotl_he::{EncryptedBatch, EvaluationKeys, Preset};
+use cryptotl_he::{Rotation, RotationKeys};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ProtocolError;
@@ -92,6 +82,18 @@ impl SlotCard {
 
 /// The server's slot-packing state for one model: every diagonal encoded
 /// once, shared by all sessions.
+///
+/// On the wire everything is a sequence of `cryptotl-he` messages back to
+/// back (each with its own header and parameter fingerprint):
+///
+/// - session keys: one rotation-keys message (fingerprint of pipeline 0) and
+///   one evaluation-keys message per CRT pipeline, in pipeline order;
+/// - a request: one ciphertext-batch message per pipeline (one ciphertext
+///   per sample, or per two samples in the plan's two-lane layout; the
+///   batches announce the sample count, which tells the layout, and all
+///   announce the same);
+/// - a response: one ciphertext-batch message per pipeline, at the plan's
+///   output level.
 #[derive(Debug, Clone)]
 pub struct SlotServer {
     evaluator: Arc<SlotEvaluator>,

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use cryptotl_graph::QuantizedModel;
-use cryptotl_he::{params::max_log_q_128, Preset};
+use cryptotl_he::{max_log_q_128, Preset};
 use cryptotl_protocol::{synthetic, LowerClient, LowerServer, ModelCard, ProtocolError};
 
 const D: usize = 16;

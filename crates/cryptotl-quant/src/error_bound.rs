@@ -1,51 +1,6 @@
 //! A rigorous worst-case bound on `|float network - dequantized integer network|`.
 //!
-//! # The bound
-//!
-//! Notation for layer `k` (real arithmetic): `x` is the exact float input of
-//! the layer, `q` the integer input of the quantized layer and
-//! `x̂ = s ⊙ q + o` its dequantized value, where `(s, o)` is the *previous*
-//! layer's output [`AffineScale`] (the input quantizer's
-//! scale for the first layer). `e_j >= |x_j - x̂_j|` is the bound of the
-//! previous layer, `Q_j >= |q_j|` comes from the integer interval analysis
-//! ([`analyze_bounds`]) started at the quantized input range, and
-//! `X_j >= |x_j|` from `f64` interval arithmetic on the float layers started
-//! at the float input range. The layer's own output is dequantized as
-//! `ŷ = σ ⊙ (integer output) + ω`.
-//!
-//! * **Input** (feature `j`, fitted `[min, max]`, step `s`, real input range
-//!   `[lo, hi]`):
-//!   `e0_j = max(s/2, min - lo, hi - max)`, where `s/2` (rounding) is
-//!   replaced by `0` for a constant feature; inputs outside the fitted range
-//!   are clamped, which costs their distance to the range.
-//! * **Linear** `y = W x + b`, integer `Wq q + bq` (since
-//!   `y - ŷ = (W s - σ Wq) q + (b + W o - σ bq - ω) + W (x - x̂)`):
-//!
-//!   `E_i = Σ_j |W_ij s_j - σ_i Wq_ij| Q_j`  (weight rounding, incl. the folded input scale)
-//!   `    + |b_i + Σ_j W_ij o_j - σ_i bq_i - ω_i|`  (bias rounding, incl. the folded input offset)
-//!   `    + Σ_j |W_ij| e_j`  (propagated input error).
-//!
-//!   With the conventions of [`QuantizedLinear`] the
-//!   first two terms are at most `σ_i/2 · Σ_j Q_j` and `σ_i/2`.
-//! * **Polynomial** `p(y) = a0 + a1 y + a2 y^2`, integer
-//!   `C0 + C1 q + C2 q^2` with output scale `T` (neuron `i`, dropping `i`):
-//!   `p(x) - ŷ = [p(x) - p(x̂)] + [p(x̂) - T(C0 + C1 q + C2 q^2) - ω]`. The
-//!   first bracket is `(x - x̂)(a1 + a2 (x + x̂))`, using
-//!   `|x² - x̂²| <= |x - x̂| (|x| + |x̂|)`; the second is the integer
-//!   polynomial's coefficient rounding `d2 q² + d1 q + d0` with
-//!   `d2 = a2 s² - T C2`, `d1 = 2 a2 s o + a1 s - T C1`,
-//!   `d0 = a2 o² + a1 o + a0 - T C0 - ω`:
-//!
-//!   `E = e (|a1| + |a2| (X + X̂)) + |d2| Q² + |d1| Q + |d0|`,
-//!   `X̂ = min(|s| Q + |o|, X + e) >= |x̂|`.
-//!
-//! The bound is rigorous for exact real arithmetic. It is *evaluated* in
-//! `f64`; to cover the rounding of that evaluation every difference carries
-//! an extra `4·2^-53·(|a| + |b|)`, every sum of `n` terms an extra
-//! `(n + 4)·2^-52` relative to its magnitude, every float interval is widened
-//! by `10^-9` of its magnitude, and every final bound is multiplied by
-//! `1 + 10^-9` (enough for layers narrower than ~10^6). Comparisons against a
-//! float reference computed in `f32` must add that reference's own rounding.
+//! The formula is documented on [`error_bound`].
 
 use serde::{Deserialize, Serialize};
 
@@ -160,11 +115,57 @@ impl ErrorBoundReport {
 /// `quantized` (dequantized with each layer's output scale), over all real
 /// inputs in the box `input_range`, quantized with `input`.
 ///
-/// The formula is documented on the [module](self). The bound uses the
-/// actual integer weights and scales of `quantized`, so it holds whatever
-/// way they were produced, as long as `quantized[k]` is meant to compute
-/// `float_layers[k]` and each integer layer's input is dequantized with the
-/// previous layer's output scale.
+/// The bound uses the actual integer weights and scales of `quantized`, so
+/// it holds whatever way they were produced, as long as `quantized[k]` is
+/// meant to compute `float_layers[k]` and each integer layer's input is
+/// dequantized with the previous layer's output scale.
+///
+/// # The bound
+///
+/// Notation for layer `k` (real arithmetic): `x` is the exact float input of
+/// the layer, `q` the integer input of the quantized layer and
+/// `x̂ = s ⊙ q + o` its dequantized value, where `(s, o)` is the *previous*
+/// layer's output [`AffineScale`] (the input quantizer's
+/// scale for the first layer). `e_j >= |x_j - x̂_j|` is the bound of the
+/// previous layer, `Q_j >= |q_j|` comes from the integer interval analysis
+/// ([`analyze_bounds`]) started at the quantized input range, and
+/// `X_j >= |x_j|` from `f64` interval arithmetic on the float layers started
+/// at the float input range. The layer's own output is dequantized as
+/// `ŷ = σ ⊙ (integer output) + ω`.
+///
+/// * **Input** (feature `j`, fitted `[min, max]`, step `s`, real input range
+///   `[lo, hi]`):
+///   `e0_j = max(s/2, min - lo, hi - max)`, where `s/2` (rounding) is
+///   replaced by `0` for a constant feature; inputs outside the fitted range
+///   are clamped, which costs their distance to the range.
+/// * **Linear** `y = W x + b`, integer `Wq q + bq` (since
+///   `y - ŷ = (W s - σ Wq) q + (b + W o - σ bq - ω) + W (x - x̂)`):
+///
+///   `E_i = Σ_j |W_ij s_j - σ_i Wq_ij| Q_j`  (weight rounding, incl. the folded input scale)
+///   `    + |b_i + Σ_j W_ij o_j - σ_i bq_i - ω_i|`  (bias rounding, incl. the folded input offset)
+///   `    + Σ_j |W_ij| e_j`  (propagated input error).
+///
+///   With the conventions of [`QuantizedLinear`] the
+///   first two terms are at most `σ_i/2 · Σ_j Q_j` and `σ_i/2`.
+/// * **Polynomial** `p(y) = a0 + a1 y + a2 y^2`, integer
+///   `C0 + C1 q + C2 q^2` with output scale `T` (neuron `i`, dropping `i`):
+///   `p(x) - ŷ = [p(x) - p(x̂)] + [p(x̂) - T(C0 + C1 q + C2 q^2) - ω]`. The
+///   first bracket is `(x - x̂)(a1 + a2 (x + x̂))`, using
+///   `|x² - x̂²| <= |x - x̂| (|x| + |x̂|)`; the second is the integer
+///   polynomial's coefficient rounding `d2 q² + d1 q + d0` with
+///   `d2 = a2 s² - T C2`, `d1 = 2 a2 s o + a1 s - T C1`,
+///   `d0 = a2 o² + a1 o + a0 - T C0 - ω`:
+///
+///   `E = e (|a1| + |a2| (X + X̂)) + |d2| Q² + |d1| Q + |d0|`,
+///   `X̂ = min(|s| Q + |o|, X + e) >= |x̂|`.
+///
+/// The bound is rigorous for exact real arithmetic. It is *evaluated* in
+/// `f64`; to cover the rounding of that evaluation every difference carries
+/// an extra `4·2^-53·(|a| + |b|)`, every sum of `n` terms an extra
+/// `(n + 4)·2^-52` relative to its magnitude, every float interval is widened
+/// by `10^-9` of its magnitude, and every final bound is multiplied by
+/// `1 + 10^-9` (enough for layers narrower than ~10^6). Comparisons against a
+/// float reference computed in `f32` must add that reference's own rounding.
 ///
 /// # Errors
 /// [`QuantError::DimensionMismatch`] (layer counts, widths, range length),

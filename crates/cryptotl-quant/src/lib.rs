@@ -5,21 +5,21 @@
 //! intermediate value stays inside the centered range `(-t/2, t/2)`. This
 //! crate provides:
 //!
-//! - [`scale`]: [`AffineScale`], the map from integer vectors back to real
-//!   vectors (`x[j] ≈ scale[j] * q[j] + offset[j]`),
-//! - [`input`]: [`InputQuantizer`], per-feature min/max fitted on training
-//!   data and stored with the model (it never refits),
-//! - [`scheme`]: [`WeightQuantization`] (bit width and [`Granularity`]),
-//! - [`linear`]: [`FloatLinear`] and its exact integer counterpart
-//!   [`QuantizedLinear`],
-//! - [`polynomial`]: [`FloatPolynomial`] activations (degree <= 2) and
-//!   per-neuron integer [`QuantizedPolynomial`]s,
-//! - [`layer`]: [`IntegerLayer`], [`NamedLayer`] and whole-network helpers,
-//! - [`bounds`]: integer interval analysis ([`analyze_bounds`],
-//!   [`BoundReport`]) that sizes and checks the plaintext modulus,
-//! - [`mod@error_bound`]: a rigorous worst-case bound on the difference between
-//!   the float network and the dequantized integer network
-//!   ([`error_bound()`](error_bound::error_bound)).
+//! - [`AffineScale`], the map from integer vectors back to real vectors
+//!   (`x[j] ≈ scale[j] * q[j] + offset[j]`),
+//! - [`InputQuantizer`], per-feature min/max fitted on training data and
+//!   stored with the model (it never refits),
+//! - [`WeightQuantization`] (bit width and [`Granularity`]),
+//! - [`FloatLinear`] and its exact integer counterpart [`QuantizedLinear`],
+//! - [`FloatPolynomial`] activations (degree <= 2) and per-neuron integer
+//!   [`QuantizedPolynomial`]s,
+//! - [`IntegerLayer`], [`NamedLayer`] and whole-network helpers
+//!   ([`quantize_layers`], [`evaluate_layers`]),
+//! - integer interval analysis ([`analyze_bounds`], [`BoundReport`]) that
+//!   sizes and checks the plaintext modulus,
+//! - a rigorous worst-case bound on the difference between the float network
+//!   and the dequantized integer network ([`error_bound()`],
+//!   [`ErrorBoundReport`]).
 //!
 //! All integer arithmetic is exact: accumulations are done in `i128` with
 //! checked operations and a result that does not fit `i64` is reported as
@@ -62,29 +62,27 @@
 //! # Ok(())
 //! # }
 //! ```
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 
-pub mod bounds;
-pub mod error;
-pub mod error_bound;
-pub mod input;
-pub mod layer;
-pub mod linear;
-pub mod polynomial;
-pub mod scale;
-pub mod scheme;
+mod bounds;
+mod error;
+mod error_bound;
+mod input;
+mod layer;
+mod linear;
+mod polynomial;
+mod scale;
+mod scheme;
 mod util;
 
 pub use bounds::{analyze_bounds, BoundReport, Interval, LayerBound, INPUT_LAYER_NAME};
 pub use error::QuantError;
 pub use error_bound::{error_bound, ErrorBoundReport, FloatInterval, LayerErrorBound};
-pub use input::InputQuantizer;
+pub use input::{InputQuantizer, MIN_INPUT_BITS};
 pub use layer::{
     evaluate_float_layers, evaluate_layers, evaluate_layers_trace, quantize_layers,
-    validate_scale_chain, FloatLayer, IntegerLayer, NamedLayer,
+    validate_scale_chain, FloatLayer, IntegerLayer, NamedLayer, SCALE_CHAIN_TOLERANCE,
 };
 pub use linear::{FloatLinear, QuantizedLinear};
 pub use polynomial::{FloatPolynomial, QuantizedPolynomial, MAX_POLYNOMIAL_DEGREE};
 pub use scale::AffineScale;
-pub use scheme::{Granularity, WeightQuantization, MAX_BITS};
+pub use scheme::{Granularity, WeightQuantization, MAX_BITS, MIN_WEIGHT_BITS};

@@ -49,9 +49,8 @@ pub(crate) fn read(dir: &Path) -> Result<SourceRows> {
         rows.record();
         let (path, reader) = open(dir, &relative)?;
         let origin = path.display().to_string();
-        let value: Value = serde_json::from_reader(reader).map_err(|e| {
-            DataError::parse(&origin, e.line() as u64, format!("invalid JSON: {e}"))
-        })?;
+        let value: Value = serde_json::from_reader(reader)
+            .map_err(|e| DataError::json(&origin, e.line() as u64, e))?;
         let bad = |message: &str| DataError::parse(&origin, 1, message.to_owned());
         let group = value
             .get("group")

@@ -16,7 +16,7 @@ pub(crate) fn read(id: DatasetId, dir: &Path) -> Result<SourceRows> {
     let (path, reader) = open(dir, relative)?;
     let origin = path.display().to_string();
     let value: Value = serde_json::from_reader(reader)
-        .map_err(|e| DataError::parse(&origin, e.line() as u64, format!("invalid JSON: {e}")))?;
+        .map_err(|e| DataError::json(&origin, e.line() as u64, e))?;
     let Value::Array(records) = value else {
         return Err(DataError::parse(
             &origin,

@@ -1,14 +1,7 @@
 //! `ε` for a DP-SGD run, and the inverse: the smallest noise multiplier that
 //! meets a target `ε`.
 //!
-//! `ε(σ)` is non-increasing in `σ`: every `ε_SGM(q, σ, α)` decreases with `σ`
-//! and the conversion of [`super::epsilon_from_rdp`] is increasing in each
-//! `r_α`. The calibration is therefore a bisection on `σ` (geometric
-//! bracketing from `σ = 1`, then halving the bracket), stopped when the
-//! bracket `[lo, hi]` satisfies `hi − lo ≤ CALIBRATION_RTOL · hi`. It returns
-//! `hi`, so the result always meets the target exactly as computed by
-//! [`epsilon_for`] — `epsilon_for(calibrate_noise(ε*, …), …) ≤ ε*` — and lies
-//! within a relative `CALIBRATION_RTOL` of the smallest such `σ`.
+//! Documented on [`calibrate_noise`].
 
 use super::{default_orders, epsilon_from_rdp, poisson, sample_wor};
 use crate::error::{check, check_delta, check_positive, check_sampling_rate, DpError, Result};
@@ -124,6 +117,15 @@ fn check_target(target_epsilon: f64, steps: u64) -> Result<()> {
 /// The smallest noise multiplier `σ` (up to a relative [`CALIBRATION_RTOL`])
 /// such that `steps` steps of Poisson-sampled DP-SGD at rate `q` are
 /// `(target_epsilon, δ)`-DP according to [`epsilon_for`].
+///
+/// `ε(σ)` is non-increasing in `σ`: every `ε_SGM(q, σ, α)` decreases with `σ`
+/// and the conversion of [`epsilon_from_rdp`](crate::epsilon_from_rdp) is increasing in each
+/// `r_α`. The calibration is therefore a bisection on `σ` (geometric
+/// bracketing from `σ = 1`, then halving the bracket), stopped when the
+/// bracket `[lo, hi]` satisfies `hi − lo ≤ CALIBRATION_RTOL · hi`. It returns
+/// `hi`, so the result always meets the target exactly as computed by
+/// [`epsilon_for`] — `epsilon_for(calibrate_noise(ε*, …), …) ≤ ε*` — and lies
+/// within a relative `CALIBRATION_RTOL` of the smallest such `σ`.
 ///
 /// The result satisfies `epsilon_for(σ, q, steps, δ) ≤ target_epsilon`. The
 /// search range is `[CALIBRATION_MIN_SIGMA, CALIBRATION_MAX_SIGMA]`; if even

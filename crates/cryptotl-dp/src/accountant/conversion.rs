@@ -1,28 +1,6 @@
 //! Conversion from Rényi DP to `(ε, δ)`-DP.
 //!
-//! For a mechanism that is `(α, r_α)`-RDP at every order `α` of a grid, the
-//! improved conversion (Balle, Barthe, Gaboardi, Hsu, Sato 2020, "Hypothesis
-//! testing interpretations and Rényi differential privacy"; in the form of
-//! Canonne, Kamath, Steinke 2020, arXiv:2004.00010v4 Proposition 12, and
-//! Asoodeh et al. 2020, arXiv:2001.05990 eq. 20, which `dp_accounting`
-//! implements) gives, for every `α > 1`,
-//!
-//! ```text
-//! ε = r_α + log(1 − 1/α) − (log δ + log α) / (α − 1),
-//! ```
-//!
-//! and the accountant reports the minimum over the grid. This is never worse
-//! than Mironov 2017, Proposition 3 (`ε = r_α + log(1/δ)/(α − 1)`). As in
-//! `dp_accounting` (whose numbers the fixtures pin):
-//!
-//! * the bound is only used for `α > 1.01` (it is numerically unstable as
-//!   `α → 1`);
-//! * if `δ² > 1 − e^{−r_α}` the KL bound `δ ≤ sqrt(1 − e^{−KL})` already gives
-//!   `ε = 0` for that order;
-//! * a negative `r_α` (numerical noise) is treated as `ε = 0`.
-//!
-//! The dual conversion (`δ` for a given `ε`) uses
-//! `log δ = min( ½ log(1 − e^{−r_α}), (α − 1)(r_α − ε + log(1 − 1/α)) − log α )`.
+//! Documented on [`epsilon_from_rdp`].
 
 use crate::error::{check, check_delta, DpError, Result};
 
@@ -46,6 +24,30 @@ fn check_curve(orders: &[f64], rdp: &[f64]) -> Result<()> {
 
 /// The smallest `ε` such that the RDP curve `(orders[i], rdp[i])` implies
 /// `(ε, δ)`-DP, and the order attaining it.
+///
+/// For a mechanism that is `(α, r_α)`-RDP at every order `α` of a grid, the
+/// improved conversion (Balle, Barthe, Gaboardi, Hsu, Sato 2020, "Hypothesis
+/// testing interpretations and Rényi differential privacy"; in the form of
+/// Canonne, Kamath, Steinke 2020, arXiv:2004.00010v4 Proposition 12, and
+/// Asoodeh et al. 2020, arXiv:2001.05990 eq. 20, which `dp_accounting`
+/// implements) gives, for every `α > 1`,
+///
+/// ```text
+/// ε = r_α + log(1 − 1/α) − (log δ + log α) / (α − 1),
+/// ```
+///
+/// and the accountant reports the minimum over the grid. This is never worse
+/// than Mironov 2017, Proposition 3 (`ε = r_α + log(1/δ)/(α − 1)`). As in
+/// `dp_accounting` (whose numbers the fixtures pin):
+///
+/// * the bound is only used for `α > 1.01` (it is numerically unstable as
+///   `α → 1`);
+/// * if `δ² > 1 − e^{−r_α}` the KL bound `δ ≤ sqrt(1 − e^{−KL})` already gives
+///   `ε = 0` for that order;
+/// * a negative `r_α` (numerical noise) is treated as `ε = 0`.
+///
+/// The dual conversion (`δ` for a given `ε`) uses
+/// `log δ = min( ½ log(1 − e^{−r_α}), (α − 1)(r_α − ε + log(1 − 1/α)) − log α )`.
 ///
 /// Returns `ε = +∞` when no order gives a finite bound.
 ///

@@ -1,41 +1,11 @@
 //! Rényi-DP accountant for (subsampled) Gaussian mechanisms.
 //!
-//! Rényi differential privacy (Mironov 2017, "Rényi Differential Privacy"): a
-//! mechanism `M` is `(α, ε)`-RDP if `D_α(M(x) ‖ M(x')) ≤ ε` for all
-//! neighbouring datasets, where
-//! `D_α(P ‖ Q) = log E_Q[(P/Q)^α] / (α − 1)`. RDP composes additively: `T`
-//! adaptive steps that are each `(α, ε_α)`-RDP are `(α, T ε_α)`-RDP
-//! (Mironov 2017, Proposition 1), which is how DP-SGD (Abadi et al. 2016,
-//! "Deep Learning with Differential Privacy") is accounted for here, in place
-//! of the original moments accountant.
-//!
-//! The accountant tracks an RDP curve on a fixed grid of orders
-//! ([`default_orders`], the grid of `dp_accounting`'s `RdpAccountant`) and
-//! converts it to `(ε, δ)` with [`epsilon_from_rdp`].
-//!
-//! Supported mechanisms:
-//!
-//! * the Poisson-subsampled Gaussian mechanism ([`poisson`], add-or-remove-one
-//!   relation, Mironov, Talwar, Zhang 2019), which is what DP-SGD with Poisson
-//!   batch sampling ([`crate::dpsgd::poisson_sample`]) needs;
-//! * the Gaussian mechanism on fixed-size batches sampled without replacement
-//!   ([`sample_wor`], replace-one relation, Wang, Balle, Kasiviswanathan 2019);
-//! * any precomputed RDP curve ([`RdpAccountant::compose_rdp`]), for example
-//!   the discrete Gaussian mechanism of [`crate::discrete_gaussian`].
-//!
-//! The Rust code reproduces `dp_accounting` 0.6.0 (see
-//! `tests/fixtures/generate_rdp_fixtures.py`): RDP to 1e-6 relative and `ε`
-//! to 1e-4 relative on the fixture grid (measured agreement is much tighter),
-//! except for the Poisson mechanism at fractional orders, where
-//! `dp_accounting` adds the absolute values of an alternating series and this
-//! crate sums it with its signs (checked against the defining integral): there
-//! RDP and `ε` are never above the reference's, within 0.43 % of it wherever
-//! its `ε` ≤ 20, and lower in the regime of large `ε`.
+//! Documented on [`RdpAccountant`].
 
 mod calibration;
 mod conversion;
-pub mod poisson;
-pub mod sample_wor;
+mod poisson;
+mod sample_wor;
 
 pub use calibration::{
     calibrate_noise, calibrate_noise_fixed_size, epsilon_for, epsilon_for_fixed_size,
@@ -79,8 +49,42 @@ pub enum NeighboringRelation {
 /// Accumulates the RDP curve of a sequence of mechanisms and converts it to
 /// `(ε, δ)`.
 ///
+/// Rényi differential privacy (Mironov 2017, "Rényi Differential Privacy"): a
+/// mechanism `M` is `(α, ε)`-RDP if `D_α(M(x) ‖ M(x')) ≤ ε` for all
+/// neighbouring datasets, where
+/// `D_α(P ‖ Q) = log E_Q[(P/Q)^α] / (α − 1)`. RDP composes additively: `T`
+/// adaptive steps that are each `(α, ε_α)`-RDP are `(α, T ε_α)`-RDP
+/// (Mironov 2017, Proposition 1), which is how DP-SGD (Abadi et al. 2016,
+/// "Deep Learning with Differential Privacy") is accounted for here, in place
+/// of the original moments accountant.
+///
+/// The accountant tracks an RDP curve on a fixed grid of orders
+/// ([`default_orders`], the grid of `dp_accounting`'s `RdpAccountant`) and
+/// converts it to `(ε, δ)` with [`epsilon_from_rdp`].
+///
+/// Supported mechanisms:
+///
+/// * the Poisson-subsampled Gaussian mechanism
+///   ([`rdp_poisson_subsampled_gaussian`], add-or-remove-one relation,
+///   Mironov, Talwar, Zhang 2019), which is what DP-SGD with Poisson batch
+///   sampling ([`poisson_sample`](crate::poisson_sample)) needs;
+/// * the Gaussian mechanism on fixed-size batches sampled without replacement
+///   ([`rdp_sampled_without_replacement_gaussian`],
+///   replace-one relation, Wang, Balle, Kasiviswanathan 2019);
+/// * any precomputed RDP curve ([`RdpAccountant::compose_rdp`]), for example
+///   the discrete Gaussian mechanism of [`DiscreteGaussian`](crate::DiscreteGaussian).
+///
+/// The Rust code reproduces `dp_accounting` 0.6.0 (see
+/// `tests/fixtures/generate_rdp_fixtures.py`): RDP to 1e-6 relative and `ε`
+/// to 1e-4 relative on the fixture grid (measured agreement is much tighter),
+/// except for the Poisson mechanism at fractional orders, where
+/// `dp_accounting` adds the absolute values of an alternating series and this
+/// crate sums it with its signs (checked against the defining integral): there
+/// RDP and `ε` are never above the reference's, within 0.43 % of it wherever
+/// its `ε` ≤ 20, and lower in the regime of large `ε`.
+///
 /// ```
-/// use cryptotl_dp::accountant::RdpAccountant;
+/// use cryptotl_dp::RdpAccountant;
 /// let mut acc = RdpAccountant::new();
 /// acc.compose_poisson_gaussian(0.01, 1.1, 1000).unwrap();
 /// let eps = acc.epsilon(1e-5).unwrap();
@@ -159,7 +163,7 @@ impl RdpAccountant {
 
     /// Adds `steps` compositions of the Poisson-subsampled Gaussian mechanism
     /// (rate `q ∈ (0, 1]`, noise multiplier `σ > 0`):
-    /// `ε(α) += steps · ε_SGM(q, σ, α)` (see [`poisson`]).
+    /// `ε(α) += steps · ε_SGM(q, σ, α)` (see [`rdp_poisson_subsampled_gaussian`]).
     ///
     /// # Errors
     /// Invalid `q` or `σ`; an accountant under the replace-one relation.
@@ -201,7 +205,8 @@ impl RdpAccountant {
 
     /// Adds `steps` compositions of the Gaussian mechanism on fixed-size
     /// batches of `batch_size` records sampled without replacement from
-    /// `dataset_size` records (see [`sample_wor`]).
+    /// `dataset_size` records (see
+    /// [`rdp_sampled_without_replacement_gaussian`]).
     ///
     /// # Errors
     /// Invalid sizes or `σ`; an accountant under the add-or-remove-one

@@ -1,35 +1,7 @@
 //! RDP of the Poisson-subsampled Gaussian mechanism (Mironov, Talwar, Zhang
 //! 2019, "Rényi Differential Privacy of the Sampled Gaussian Mechanism").
 //!
-//! The sampled Gaussian mechanism (SGM) with sampling rate `q` and noise
-//! multiplier `σ` (noise standard deviation over ℓ2 sensitivity) satisfies
-//! `(α, ε(α))`-RDP under the add-or-remove-one relation with
-//!
-//! ```text
-//! ε(α) = log(A_α) / (α − 1),
-//! A_α  = E_{z ~ μ0} [ ((1 − q) + q · μ1(z)/μ0(z))^α ],   μ0 = N(0, σ²), μ1 = N(1, σ²).
-//! ```
-//!
-//! * Integer `α` (MTZ 2019 §3.3, eq. for integer orders):
-//!   `A_α = Σ_{i=0}^{α} binom(α, i) (1 − q)^{α−i} q^i exp((i² − i) / (2σ²))`.
-//! * Fractional `α` (MTZ 2019 §3.3): `A_α = A_{α,0} + A_{α,1}` with
-//!   `z₀ = σ² log(1/q − 1) + 1/2` and
-//!   `A_{α,0} = Σ_i binom(α, i) (1−q)^{α−i} q^i exp((i² − i)/(2σ²)) · erfc((i − z₀)/(√2 σ)) / 2`,
-//!   `A_{α,1} = Σ_i binom(α, i) (1−q)^i q^{α−i} exp(((α−i)² − (α−i))/(2σ²)) · erfc((z₀ − (α−i))/(√2 σ)) / 2`,
-//!   the series truncated once both terms decrease and are `e^{-30}` below the
-//!   running total. For `i > α` the coefficients alternate in sign; they are
-//!   summed with their signs (see `log_a_frac` for why this departs from
-//!   `dp_accounting`, which sums absolute values, and for the Leibniz bound
-//!   used where 1000 terms do not reach the truncation rule).
-//! * `q = 1` is the plain Gaussian mechanism: `ε(α) = α / (2σ²)` (Mironov 2017,
-//!   Proposition 7).
-//! * Every `ε(α)` is capped by that unsampled value, which also bounds the
-//!   sampled mechanism.
-//!
-//! All sums are accumulated in log space. Integer orders follow
-//! `dp_accounting.rdp.rdp_privacy_accountant` step for step and match its
-//! fixtures to ~1e-10 relative; fractional orders match the defining integral
-//! (`tests/accountant_quadrature.rs`) and are never above `dp_accounting`'s.
+//! Documented on [`rdp_poisson_subsampled_gaussian`].
 
 use super::MAX_ORDER;
 use crate::error::{check, check_positive, check_sampling_rate, Result};
@@ -176,12 +148,41 @@ pub(crate) fn check_order(order: f64) -> Result<()> {
 
 /// RDP `ε(α)` of ONE step of the Poisson-subsampled Gaussian mechanism.
 ///
+/// The sampled Gaussian mechanism (SGM) with sampling rate `q` and noise
+/// multiplier `σ` (noise standard deviation over ℓ2 sensitivity) satisfies
+/// `(α, ε(α))`-RDP under the add-or-remove-one relation with
+///
+/// ```text
+/// ε(α) = log(A_α) / (α − 1),
+/// A_α  = E_{z ~ μ0} [ ((1 − q) + q · μ1(z)/μ0(z))^α ],   μ0 = N(0, σ²), μ1 = N(1, σ²).
+/// ```
+///
+/// * Integer `α` (MTZ 2019 §3.3, eq. for integer orders):
+///   `A_α = Σ_{i=0}^{α} binom(α, i) (1 − q)^{α−i} q^i exp((i² − i) / (2σ²))`.
+/// * Fractional `α` (MTZ 2019 §3.3): `A_α = A_{α,0} + A_{α,1}` with
+///   `z₀ = σ² log(1/q − 1) + 1/2` and
+///   `A_{α,0} = Σ_i binom(α, i) (1−q)^{α−i} q^i exp((i² − i)/(2σ²)) · erfc((i − z₀)/(√2 σ)) / 2`,
+///   `A_{α,1} = Σ_i binom(α, i) (1−q)^i q^{α−i} exp(((α−i)² − (α−i))/(2σ²)) · erfc((z₀ − (α−i))/(√2 σ)) / 2`,
+///   the series truncated once both terms decrease and are `e^{-30}` below the
+///   running total. For `i > α` the coefficients alternate in sign; they are
+///   summed with their signs (see `log_a_frac` for why this departs from
+///   `dp_accounting`, which sums absolute values, and for the Leibniz bound
+///   used where 1000 terms do not reach the truncation rule).
+/// * `q = 1` is the plain Gaussian mechanism: `ε(α) = α / (2σ²)` (Mironov 2017,
+///   Proposition 7).
+/// * Every `ε(α)` is capped by that unsampled value, which also bounds the
+///   sampled mechanism.
+///
+/// All sums are accumulated in log space. Integer orders follow
+/// `dp_accounting.rdp.rdp_privacy_accountant` step for step and match its
+/// fixtures to ~1e-10 relative; fractional orders match the defining integral
+/// (`tests/accountant_quadrature.rs`) and are never above `dp_accounting`'s.
+///
 /// `sampling_rate` is `q ∈ (0, 1]` (each record is included independently
 /// with probability `q`), `noise_multiplier` is `σ > 0` (noise standard
 /// deviation divided by the ℓ2 sensitivity), `order` is `α ∈ (1, 1e6]`. The
-/// neighbouring relation is add-or-remove-one. See the module documentation
-/// for the formulas. The result is finite: at most the unsampled Gaussian's
-/// `α / (2σ²)`.
+/// neighbouring relation is add-or-remove-one (formulas above). The result
+/// is finite: at most the unsampled Gaussian's `α / (2σ²)`.
 ///
 /// # Errors
 /// [`crate::DpError::InvalidParameter`] for `q ∉ (0, 1]`, `σ ≤ 0` or not

@@ -2,26 +2,7 @@
 //! replacement (Wang, Balle, Kasiviswanathan 2019, "Subsampled Rényi
 //! Differential Privacy and Analytical Moments Accountant", Theorem 27).
 //!
-//! A batch of exactly `m` distinct records is drawn uniformly from a dataset
-//! of `n` records (`q = m / n`), under the **replace-one** neighbouring
-//! relation (`n` public). For integer `α ≥ 2` and the Gaussian mechanism's
-//! cumulant generating function `K(λ) = λ(λ + 1) / (2σ²)`:
-//!
-//! ```text
-//! A_α = 1 + q² binom(α, 2) min(4 (e^{ε(2)} − 1), 2 e^{ε(2)})
-//!         + Σ_{j=3}^{α} q^j binom(α, j) min( 4 sqrt(Δ_lo Δ_hi), 2 e^{K(j − 1)} ),
-//! ε(α) = log(A_α) / (α − 1),
-//! ```
-//!
-//! where `ε(2) = 1/σ²` and `Δ_lo`, `Δ_hi` are the `2⌊j/2⌋`-th and `2⌈j/2⌉`-th
-//! forward differences of `exp(K(·))` at 0. For `α > 256` only the second
-//! argument of each `min` is used (cheaper, still an upper bound). Fractional
-//! orders interpolate the CGF `(α − 1) ε(α)` linearly between `⌊α⌋` and `⌈α⌉`
-//! (WBK 2019, Corollary 10), which is again an upper bound. `q = 1` gives the
-//! Gaussian mechanism `α / (2σ²)`.
-//!
-//! The computation follows `dp_accounting.rdp` step for step (including the
-//! log-space forward differences), so its fixtures are matched.
+//! Documented on [`rdp_sampled_without_replacement_gaussian`].
 
 use super::poisson::check_order;
 use crate::error::{check, check_positive, Result};
@@ -61,7 +42,7 @@ fn forward_diffs(f: impl Fn(f64) -> f64, n: usize) -> Vec<f64> {
     deltas
 }
 
-/// `log A_α` for integer `α` (see the module documentation).
+/// `log A_α` for integer `α` (see [`rdp_sampled_without_replacement_gaussian`]).
 fn log_a_int(q: f64, sigma: f64, alpha: u64) -> f64 {
     if alpha <= 1 {
         return 0.0;
@@ -99,6 +80,27 @@ fn log_a_int(q: f64, sigma: f64, alpha: u64) -> f64 {
 /// RDP `ε(α)` of ONE step of the Gaussian mechanism (noise multiplier `σ`) on
 /// a batch of `batch_size` records drawn without replacement from
 /// `dataset_size` records, under the replace-one relation.
+///
+/// A batch of exactly `m` distinct records is drawn uniformly from a dataset
+/// of `n` records (`q = m / n`), under the **replace-one** neighbouring
+/// relation (`n` public). For integer `α ≥ 2` and the Gaussian mechanism's
+/// cumulant generating function `K(λ) = λ(λ + 1) / (2σ²)`:
+///
+/// ```text
+/// A_α = 1 + q² binom(α, 2) min(4 (e^{ε(2)} − 1), 2 e^{ε(2)})
+///         + Σ_{j=3}^{α} q^j binom(α, j) min( 4 sqrt(Δ_lo Δ_hi), 2 e^{K(j − 1)} ),
+/// ε(α) = log(A_α) / (α − 1),
+/// ```
+///
+/// where `ε(2) = 1/σ²` and `Δ_lo`, `Δ_hi` are the `2⌊j/2⌋`-th and `2⌈j/2⌉`-th
+/// forward differences of `exp(K(·))` at 0. For `α > 256` only the second
+/// argument of each `min` is used (cheaper, still an upper bound). Fractional
+/// orders interpolate the CGF `(α − 1) ε(α)` linearly between `⌊α⌋` and `⌈α⌉`
+/// (WBK 2019, Corollary 10), which is again an upper bound. `q = 1` gives the
+/// Gaussian mechanism `α / (2σ²)`.
+///
+/// The computation follows `dp_accounting.rdp` step for step (including the
+/// log-space forward differences), so its fixtures are matched.
 ///
 /// # Errors
 /// [`crate::DpError::InvalidParameter`] when `batch_size` is 0 or exceeds

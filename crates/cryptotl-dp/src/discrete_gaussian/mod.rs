@@ -2,44 +2,7 @@
 //! integers (Canonne, Kamath, Steinke 2020, "The Discrete Gaussian for
 //! Differential Privacy"), for integer noise added to quantized features.
 //!
-//! # Sampling
-//! [`DiscreteGaussian::sample`] is CKS 2020 Algorithm 3: with
-//! `t = ⌊σ⌋ + 1`, draw `Y` from the discrete Laplace distribution
-//! `P[Y = y] ∝ exp(−|y|/t)` (Algorithm 2) and accept it with probability
-//! `exp(−(|Y| − σ²/t)² / (2σ²))` (a `Bernoulli(exp(−γ))` coin from
-//! Algorithm 1); otherwise repeat. All arithmetic is on integers (`u128`)
-//! with `σ²` a rational `num/den`, so the sampler is exact, with two
-//! documented deviations:
-//!
-//! * **Variance rounding.** [`DiscreteGaussian::new`] represents `σ²` as
-//!   `⌈σ² · 2^16⌉ / 2^16` (computed exactly from the bits of the `f64`), i.e.
-//!   rounded *up* by less than `2^-16`: the noise is never smaller than
-//!   requested, so the privacy statement for the requested `σ` holds.
-//!   [`DiscreteGaussian::from_variance_ratio`] takes `σ² = num/den` exactly.
-//! * **Overflow.** Parameters are limited to `σ² ≤ 2^40` (`σ ≤ 2^20`) and
-//!   `den ≤ 2^16`, so `2·num·den·t² < 2^114`. The acceptance exponent is
-//!   `γ = (den·t·|Y| − num)² / (2·num·den·t²)`; if its numerator overflows
-//!   `u128` then `γ > 2^128 / 2^114 = 2^14`, and the candidate is rejected
-//!   instead of being accepted with probability `exp(−γ) < 2^−23000`. The
-//!   output distribution therefore differs from `N_ℤ(0, σ²)` by a total
-//!   variation distance below `2^−23000` (far below any `δ`).
-//!
-//! # Tail bound
-//! `N_ℤ(0, σ²)` is `σ²`-subgaussian (CKS 2020: `E[e^{λX}] ≤ e^{λ²σ²/2}`), so
-//! `P[|X| ≥ λ] ≤ 2 exp(−λ² / (2σ²))`. [`tail_bound`] returns
-//! `B = ⌈σ sqrt(2 ln(2/p))⌉`, for which `P[|X| > B] ≤ p`. With `n`
-//! coordinates, a union bound gives `P[max |X_i| > B] ≤ n p`: choose `p` as
-//! the total failure probability divided by `n` when sizing a plaintext
-//! modulus so that noisy values never wrap.
-//!
-//! # Privacy
-//! Adding independent `N_ℤ(0, σ²)` noise to each coordinate of an
-//! integer-valued query whose ℓ2 sensitivity is `Δ` (for integer shifts `μ`,
-//! `‖μ‖₂ ≤ Δ`) satisfies `½ Δ²/σ²`-concentrated DP (CKS 2020), i.e.
-//! `(α, α Δ² / (2σ²))`-RDP for every `α > 1` — the same curve as the
-//! continuous Gaussian mechanism (one coordinate:
-//! `D_α(N_ℤ(μ, σ²) ‖ N_ℤ(0, σ²)) ≤ α μ² / (2σ²)`; independent coordinates add
-//! their Rényi divergences). See [`rdp`] and [`epsilon`].
+//! Documented on [`DiscreteGaussian`].
 
 mod exact;
 
@@ -48,14 +11,53 @@ use crate::error::{check, check_delta, check_positive, DpError, Result};
 use rand::Rng;
 
 /// Largest supported standard deviation, `2^20`.
-pub const MAX_SIGMA: f64 = 1_048_576.0;
+pub const MAX_DISCRETE_GAUSSIAN_SIGMA: f64 = 1_048_576.0;
 /// Largest supported denominator of `σ²` (and the one used by
 /// [`DiscreteGaussian::new`]), `2^16`.
-pub const MAX_DENOMINATOR: u64 = 1 << 16;
+pub const MAX_DISCRETE_GAUSSIAN_DENOMINATOR: u64 = 1 << 16;
 /// Largest supported `σ²`, `2^40`.
 const MAX_VARIANCE_INT: u64 = 1 << 40;
 
 /// An exact sampler for `N_ℤ(0, σ²)` with `σ² = num / den`.
+///
+/// # Sampling
+/// [`DiscreteGaussian::sample`] is CKS 2020 Algorithm 3: with
+/// `t = ⌊σ⌋ + 1`, draw `Y` from the discrete Laplace distribution
+/// `P[Y = y] ∝ exp(−|y|/t)` (Algorithm 2) and accept it with probability
+/// `exp(−(|Y| − σ²/t)² / (2σ²))` (a `Bernoulli(exp(−γ))` coin from
+/// Algorithm 1); otherwise repeat. All arithmetic is on integers (`u128`)
+/// with `σ²` a rational `num/den`, so the sampler is exact, with two
+/// documented deviations:
+///
+/// * **Variance rounding.** [`DiscreteGaussian::new`] represents `σ²` as
+///   `⌈σ² · 2^16⌉ / 2^16` (computed exactly from the bits of the `f64`), i.e.
+///   rounded *up* by less than `2^-16`: the noise is never smaller than
+///   requested, so the privacy statement for the requested `σ` holds.
+///   [`DiscreteGaussian::from_variance_ratio`] takes `σ² = num/den` exactly.
+/// * **Overflow.** Parameters are limited to `σ² ≤ 2^40` (`σ ≤ 2^20`) and
+///   `den ≤ 2^16`, so `2·num·den·t² < 2^114`. The acceptance exponent is
+///   `γ = (den·t·|Y| − num)² / (2·num·den·t²)`; if its numerator overflows
+///   `u128` then `γ > 2^128 / 2^114 = 2^14`, and the candidate is rejected
+///   instead of being accepted with probability `exp(−γ) < 2^−23000`. The
+///   output distribution therefore differs from `N_ℤ(0, σ²)` by a total
+///   variation distance below `2^−23000` (far below any `δ`).
+///
+/// # Tail bound
+/// `N_ℤ(0, σ²)` is `σ²`-subgaussian (CKS 2020: `E[e^{λX}] ≤ e^{λ²σ²/2}`), so
+/// `P[|X| ≥ λ] ≤ 2 exp(−λ² / (2σ²))`. [`discrete_gaussian_tail_bound`] returns
+/// `B = ⌈σ sqrt(2 ln(2/p))⌉`, for which `P[|X| > B] ≤ p`. With `n`
+/// coordinates, a union bound gives `P[max |X_i| > B] ≤ n p`: choose `p` as
+/// the total failure probability divided by `n` when sizing a plaintext
+/// modulus so that noisy values never wrap.
+///
+/// # Privacy
+/// Adding independent `N_ℤ(0, σ²)` noise to each coordinate of an
+/// integer-valued query whose ℓ2 sensitivity is `Δ` (for integer shifts `μ`,
+/// `‖μ‖₂ ≤ Δ`) satisfies `½ Δ²/σ²`-concentrated DP (CKS 2020), i.e.
+/// `(α, α Δ² / (2σ²))`-RDP for every `α > 1` — the same curve as the
+/// continuous Gaussian mechanism (one coordinate:
+/// `D_α(N_ℤ(μ, σ²) ‖ N_ℤ(0, σ²)) ≤ α μ² / (2σ²)`; independent coordinates add
+/// their Rényi divergences). See [`discrete_gaussian_rdp`] and [`discrete_gaussian_epsilon`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DiscreteGaussian {
     num: u64,
@@ -103,13 +105,13 @@ fn ceil_square_times_2_16(x: f64) -> Option<u64> {
 
 impl DiscreteGaussian {
     /// A sampler with standard deviation parameter at least `sigma`:
-    /// `σ² = ⌈sigma² · 2^16⌉ / 2^16` (see the module documentation).
+    /// `σ² = ⌈sigma² · 2^16⌉ / 2^16` (see [`DiscreteGaussian`]).
     ///
     /// # Errors
     /// [`DpError::InvalidParameter`] unless `0 < sigma ≤ 2^20`.
     pub fn new(sigma: f64) -> Result<Self> {
         check(
-            sigma.is_finite() && sigma > 0.0 && sigma <= MAX_SIGMA,
+            sigma.is_finite() && sigma > 0.0 && sigma <= MAX_DISCRETE_GAUSSIAN_SIGMA,
             "sigma",
             sigma,
             "finite, > 0 and <= 2^20",
@@ -119,7 +121,7 @@ impl DiscreteGaussian {
             value: sigma,
             expected: "<= 2^20",
         })?;
-        Self::from_variance_ratio(num, MAX_DENOMINATOR)
+        Self::from_variance_ratio(num, MAX_DISCRETE_GAUSSIAN_DENOMINATOR)
     }
 
     /// A sampler with `σ² = num / den` exactly.
@@ -129,7 +131,7 @@ impl DiscreteGaussian {
     /// `num / den ≤ 2^40`.
     pub fn from_variance_ratio(num: u64, den: u64) -> Result<Self> {
         check(
-            (1..=MAX_DENOMINATOR).contains(&den),
+            (1..=MAX_DISCRETE_GAUSSIAN_DENOMINATOR).contains(&den),
             "den",
             den as f64,
             "in [1, 2^16]",
@@ -180,7 +182,7 @@ impl DiscreteGaussian {
             let a = dt.checked_mul(u128::from(y.unsigned_abs()));
             let Some(numer) = a.map(|a| a.abs_diff(num)).and_then(|d| d.checked_mul(d)) else {
                 // γ > 2^14: accepting has probability < 2^-23000 (see the
-                // module documentation); reject.
+                // type documentation); reject.
                 continue;
             };
             if exact::bernoulli_exp_neg(numer, denom, rng) {
@@ -210,7 +212,7 @@ impl DiscreteGaussian {
 
     /// The bound `B = ⌈σ sqrt(2 ln(2/p))⌉`, which satisfies
     /// `P[|X| > B] ≤ failure_prob` for one sample by the subgaussian tail (see
-    /// the module documentation; union-bound over coordinates yourself).
+    /// [`DiscreteGaussian`]; union-bound over coordinates yourself).
     ///
     /// # Errors
     /// `failure_prob ∉ (0, 1)`.
@@ -234,16 +236,20 @@ impl DiscreteGaussian {
 ///
 /// # Errors
 /// Invalid `sigma` (see [`DiscreteGaussian::new`]).
-pub fn sample_vec<R: Rng + ?Sized>(n: usize, sigma: f64, rng: &mut R) -> Result<Vec<i64>> {
+pub fn discrete_gaussian_samples<R: Rng + ?Sized>(
+    n: usize,
+    sigma: f64,
+    rng: &mut R,
+) -> Result<Vec<i64>> {
     Ok(DiscreteGaussian::new(sigma)?.sample_vec(n, rng))
 }
 
 /// `B` such that `P[|X| > B] ≤ failure_prob` for `X ~ N_ℤ(0, σ²)` as sampled
-/// by [`sample_vec`]`(…, sigma, …)`: `B = ⌈σ sqrt(2 ln(2/p))⌉`.
+/// by [`discrete_gaussian_samples`]`(…, sigma, …)`: `B = ⌈σ sqrt(2 ln(2/p))⌉`.
 ///
 /// # Errors
 /// Invalid `sigma` or `failure_prob ∉ (0, 1)`.
-pub fn tail_bound(sigma: f64, failure_prob: f64) -> Result<u64> {
+pub fn discrete_gaussian_tail_bound(sigma: f64, failure_prob: f64) -> Result<u64> {
     DiscreteGaussian::new(sigma)?.tail_bound(failure_prob)
 }
 
@@ -252,7 +258,7 @@ pub fn tail_bound(sigma: f64, failure_prob: f64) -> Result<u64> {
 ///
 /// # Errors
 /// `Δ` or `σ` not finite and `> 0`, or `order ≤ 1` / not finite.
-pub fn rdp(sensitivity: f64, sigma: f64, order: f64) -> Result<f64> {
+pub fn discrete_gaussian_rdp(sensitivity: f64, sigma: f64, order: f64) -> Result<f64> {
     check_positive("sensitivity", sensitivity)?;
     check_positive("sigma", sigma)?;
     check(
@@ -267,11 +273,16 @@ pub fn rdp(sensitivity: f64, sigma: f64, order: f64) -> Result<f64> {
 /// `ε` at `δ` after `compositions` independent releases with the discrete
 /// Gaussian mechanism (sensitivity `Δ`, noise `σ`): the RDP curve
 /// `compositions · α Δ² / (2σ²)` on the default orders, converted with
-/// [`crate::accountant::epsilon_from_rdp`].
+/// [`epsilon_from_rdp`](crate::epsilon_from_rdp).
 ///
 /// # Errors
 /// Invalid `Δ`, `σ` or `δ ∉ (0, 1)`.
-pub fn epsilon(sensitivity: f64, sigma: f64, compositions: u64, delta: f64) -> Result<f64> {
+pub fn discrete_gaussian_epsilon(
+    sensitivity: f64,
+    sigma: f64,
+    compositions: u64,
+    delta: f64,
+) -> Result<f64> {
     check_positive("sensitivity", sensitivity)?;
     check_positive("sigma", sigma)?;
     check_delta(delta)?;
@@ -314,11 +325,14 @@ mod tests {
         assert!(DiscreteGaussian::new(0.0).is_err());
         assert!(DiscreteGaussian::new(-1.0).is_err());
         assert!(DiscreteGaussian::new(f64::NAN).is_err());
-        assert!(DiscreteGaussian::new(MAX_SIGMA).is_ok());
-        assert!(DiscreteGaussian::new(MAX_SIGMA * 1.0001).is_err());
+        assert!(DiscreteGaussian::new(MAX_DISCRETE_GAUSSIAN_SIGMA).is_ok());
+        assert!(DiscreteGaussian::new(MAX_DISCRETE_GAUSSIAN_SIGMA * 1.0001).is_err());
         assert!(DiscreteGaussian::from_variance_ratio(0, 1).is_err());
         assert!(DiscreteGaussian::from_variance_ratio(1, 0).is_err());
-        assert!(DiscreteGaussian::from_variance_ratio(1, MAX_DENOMINATOR + 1).is_err());
+        assert!(
+            DiscreteGaussian::from_variance_ratio(1, MAX_DISCRETE_GAUSSIAN_DENOMINATOR + 1)
+                .is_err()
+        );
         assert!(DiscreteGaussian::from_variance_ratio(MAX_VARIANCE_INT + 1, 1).is_err());
         assert!(DiscreteGaussian::from_variance_ratio(MAX_VARIANCE_INT, 1).is_ok());
     }
@@ -326,7 +340,7 @@ mod tests {
     #[test]
     fn largest_sigma_samples_without_overflow() {
         use rand::SeedableRng;
-        let d = DiscreteGaussian::new(MAX_SIGMA).unwrap();
+        let d = DiscreteGaussian::new(MAX_DISCRETE_GAUSSIAN_SIGMA).unwrap();
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
         let b = d.tail_bound(1e-12).unwrap() as i64;
         for _ in 0..200 {

@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// A deterministic RNG.
-pub fn rng(seed: u64) -> ChaCha8Rng {
+pub(crate) fn rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
 }
 
@@ -20,7 +20,7 @@ fn uniform(rng: &mut ChaCha8Rng, n: usize, limit: f32) -> Vec<f32> {
 }
 
 /// A random activation polynomial of degree 1 or 2 (the square half the time).
-pub fn random_polynomial(rng: &mut ChaCha8Rng) -> FloatPolynomial {
+pub(crate) fn random_polynomial(rng: &mut ChaCha8Rng) -> FloatPolynomial {
     match rng.random_range(0..4) {
         0 | 1 => FloatPolynomial::square(),
         2 => FloatPolynomial::new(vec![
@@ -40,7 +40,7 @@ pub fn random_polynomial(rng: &mut ChaCha8Rng) -> FloatPolynomial {
 /// A random valid graph: input dimension `3..=8`, then one layer per op code
 /// (`0` conv1d, `1` dense, `2` activation, `3` avgpool1d, `4` flatten), with
 /// a flatten inserted before a dense layer that follows a multi-channel one.
-pub fn random_graph(seed: u64, ops: &[u8]) -> Graph {
+pub(crate) fn random_graph(seed: u64, ops: &[u8]) -> Graph {
     let mut rng = rng(seed);
     let input_dim = rng.random_range(3..=8);
     let mut shape = Shape::flat(input_dim);
@@ -87,14 +87,14 @@ pub fn random_graph(seed: u64, ops: &[u8]) -> Graph {
 }
 
 /// A random input in `[-1, 1]^d`.
-pub fn random_input(rng: &mut ChaCha8Rng, d: usize) -> Vec<f32> {
+pub(crate) fn random_input(rng: &mut ChaCha8Rng, d: usize) -> Vec<f32> {
     uniform(rng, d, 1.0)
 }
 
 /// A bound on the magnitude of every output of `graph` at `x`: the same
 /// graph with absolute weights and coefficients evaluated at `|x|`. Rounding
 /// errors of any evaluation order are small relative to it.
-pub fn magnitude(graph: &Graph, x: &[f32]) -> Vec<f32> {
+pub(crate) fn magnitude(graph: &Graph, x: &[f32]) -> Vec<f32> {
     let abs = |v: &[f32]| v.iter().map(|w| w.abs()).collect::<Vec<_>>();
     let layers = graph
         .layers
@@ -124,16 +124,16 @@ pub fn magnitude(graph: &Graph, x: &[f32]) -> Vec<f32> {
 }
 
 /// Largest absolute value.
-pub fn max_abs(v: &[f32]) -> f32 {
+pub(crate) fn max_abs(v: &[f32]) -> f32 {
     v.iter().fold(0.0, |m, x| m.max(x.abs()))
 }
 
 /// A temporary directory removed on drop.
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
     /// A fresh, not yet created, unique path under the system temp dir.
-    pub fn new(tag: &str) -> Self {
+    pub(crate) fn new(tag: &str) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!(
@@ -145,7 +145,7 @@ impl TempDir {
     }
 
     /// The path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }

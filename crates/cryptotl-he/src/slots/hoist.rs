@@ -24,7 +24,7 @@ use crate::slots::keys::{RotationKeys, SwitchingKey};
 use crate::slots::rotation::Rotation;
 
 /// A ciphertext with its key-switching digits precomputed.
-pub struct Decomposed<'a> {
+pub(crate) struct Decomposed<'a> {
     ct: &'a Ciphertext,
     params: &'a HeParameters,
     /// `D_i` in NTT form over the keys' context.
@@ -55,7 +55,11 @@ impl<'a> Decomposed<'a> {
     /// # Errors
     /// If the ciphertext is not a two-part level-0 ciphertext of `params`
     /// over the keys' moduli.
-    pub fn new(ct: &'a Ciphertext, params: &'a HeParameters, keys: &RotationKeys) -> Result<Self> {
+    pub(crate) fn new(
+        ct: &'a Ciphertext,
+        params: &'a HeParameters,
+        keys: &RotationKeys,
+    ) -> Result<Self> {
         if ct.len() != 2 {
             return Err(HeError::InvalidInput(format!(
                 "rotation needs a two-part ciphertext, got {} parts",
@@ -94,11 +98,12 @@ impl<'a> Decomposed<'a> {
     ///
     /// # Errors
     /// [`HeError::MissingKey`] without a key for `rotation`.
-    pub fn rotate(&self, rotation: Rotation, keys: &RotationKeys) -> Result<Ciphertext> {
+    pub(crate) fn rotate(&self, rotation: Rotation, keys: &RotationKeys) -> Result<Ciphertext> {
         let key = keys.key(rotation)?;
         self.rotate_with(key)
     }
 
+    #[allow(unsafe_code)] // variable-time arithmetic on public digits; see the SAFETY comment
     fn rotate_with(&self, key: &SwitchingKey) -> Result<Ciphertext> {
         let key_ctx = key.c0[0].ctx().clone();
         let mut acc0 = Poly::zero(&key_ctx, Representation::Ntt);
@@ -123,7 +128,7 @@ impl<'a> Decomposed<'a> {
 ///
 /// # Errors
 /// As [`Decomposed::new`] and [`Decomposed::rotate`].
-pub fn rotate(
+pub(crate) fn rotate(
     ct: &Ciphertext,
     params: &HeParameters,
     rotation: Rotation,

@@ -56,7 +56,7 @@ impl SwitchingKey {
 /// The rotation keys of one client: one Galois key per [`Rotation`] the
 /// server's model needs. Public material (it reveals nothing about the
 /// secret key under RLWE); sent once per session. Usable with every member
-/// of a [`crate::crt::CrtParameters`] family (key switching does not depend
+/// of a [`crate::CrtParameters`] family (key switching does not depend
 /// on the plaintext modulus).
 #[derive(Clone)]
 pub struct RotationKeys {
@@ -142,8 +142,7 @@ impl RotationKeys {
         let mut seed = [0u8; SEED_LEN];
         seed.copy_from_slice(&ksk.seed);
         let c1 = regenerate_c1(&ctx, seed, l);
-        let exponent = SubstitutionExponent::new(&ctx, rotation.exponent(n))
-            .map_err(|e| HeError::Fhe(e.to_string()))?;
+        let exponent = SubstitutionExponent::new(&ctx, rotation.exponent(n))?;
         Ok(SwitchingKey {
             exponent,
             c0,
@@ -170,6 +169,7 @@ impl RotationKeys {
 /// Regenerates the uniformly random halves of a key-switching key from its
 /// seed, exactly as fhe.rs 0.1.1 derives them (one ChaCha8 sub-seed per
 /// component, NTT-Shoup form).
+#[allow(unsafe_code)] // variable-time arithmetic on public randomness; see the SAFETY comment
 fn regenerate_c1(ctx: &Arc<Context>, seed: [u8; SEED_LEN], count: usize) -> Vec<Poly> {
     let mut rng = ChaCha8Rng::from_seed(seed);
     (0..count)
@@ -218,9 +218,9 @@ impl ClientKeys {
                 };
                 let ek = builder.build(&mut rng)?;
                 let proto = fhe::proto::bfv::EvaluationKey::decode(ek.to_bytes().as_slice())
-                    .map_err(|_| HeError::Fhe("fhe.rs produced an undecodable key".into()))?;
+                    .map_err(|_| HeError::FheOutput("fhe.rs produced an undecodable key"))?;
                 let [gk] = proto.gk.as_slice() else {
-                    return Err(HeError::Fhe("fhe.rs produced an unexpected key set".into()));
+                    return Err(HeError::FheOutput("fhe.rs produced an unexpected key set"));
                 };
                 let key = RotationKeys::parse_key(&params, r, &gk.encode_to_vec())?;
                 Ok((r, Arc::new(key)))

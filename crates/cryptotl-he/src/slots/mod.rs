@@ -16,12 +16,12 @@
 //! Like the rest of this crate, it knows nothing about neural networks: the
 //! graph crate decides the layouts and the diagonals.
 
-pub mod codec;
+mod codec;
 mod hoist;
-pub mod keys;
-pub mod rotation;
-pub mod transform;
+mod keys;
+mod rotation;
+mod transform;
 
-pub use keys::RotationKeys;
-pub use rotation::Rotation;
+pub use keys::{RotationKeys, MAX_ROTATION_KEYS};
+pub use rotation::{rotate_columns_right, Rotation};
 pub use transform::{add_rotated_batch, encode_slots, fold_batch, transform_batch, SlotTransform};

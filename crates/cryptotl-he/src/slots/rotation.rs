@@ -1,10 +1,6 @@
 //! Slot permutations reachable with one Galois key.
 //!
-//! fhe.rs's SIMD encoding arranges the `N` slots as a `2 × N/2` matrix:
-//! slots `0..N/2` are row 0, slots `N/2..N` row 1. The ring automorphisms
-//! `X ↦ X^g` permute the slots: `g = 3^k` rotates both rows cyclically by `k`
-//! columns and `g = 2N − 1` swaps the rows (the two kinds fhe.rs 0.1.1 can
-//! generate keys for).
+//! Documented on [`Rotation`].
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +9,12 @@ use crate::error::{HeError, Result};
 /// A slot permutation. `Columns(k)` moves the value of column `c + k` to
 /// column `c` (a left rotation of each row by `k`); `SwapRows` exchanges the
 /// two rows.
+///
+/// fhe.rs's SIMD encoding arranges the `N` slots as a `2 × N/2` matrix:
+/// slots `0..N/2` are row 0, slots `N/2..N` row 1. The ring automorphisms
+/// `X ↦ X^g` permute the slots: `g = 3^k` rotates both rows cyclically by `k`
+/// columns and `g = 2N − 1` swaps the rows (the two kinds fhe.rs 0.1.1 can
+/// generate keys for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Rotation {
     /// Left rotation of both rows by `k` columns (`0 < k < N/2`).

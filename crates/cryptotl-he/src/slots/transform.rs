@@ -1,17 +1,6 @@
 //! Linear maps on slot vectors: the diagonal method with baby-step/giant-step.
 //!
-//! A linear map on the slots is written as a sum of generalized diagonals,
-//! `y = Σ_r D_r ⊙ rot(x, r)`, where `rot(x, r)` is [`Rotation::Columns`]`(r)`
-//! (both rows rotate together) and each `D_r` is an arbitrary plaintext slot
-//! vector. With a baby-step size `B`, `r = g·B + b` and
-//!
-//! `y = Σ_g rot( Σ_b rot(D_{gB+b}, −gB) ⊙ rot(x, b), gB )`,
-//!
-//! so only the baby steps `b < B` rotate the input (hoisted: one
-//! decomposition, see [`super::hoist`]) and one rotation per giant step
-//! `g·B` rotates a partial sum. The pre-rotated diagonals are encoded once,
-//! when the transform is built (the server does it when it loads a model),
-//! never per request.
+//! Documented on [`SlotTransform`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,6 +16,19 @@ use crate::slots::keys::RotationKeys;
 use crate::slots::rotation::{rotate_columns_right, Rotation};
 
 /// A linear map on slot vectors, prepared for one parameter set.
+///
+/// A linear map on the slots is written as a sum of generalized diagonals,
+/// `y = Σ_r D_r ⊙ rot(x, r)`, where `rot(x, r)` is [`Rotation::Columns`]`(r)`
+/// (both rows rotate together) and each `D_r` is an arbitrary plaintext slot
+/// vector. With a baby-step size `B`, `r = g·B + b` and
+///
+/// `y = Σ_g rot( Σ_b rot(D_{gB+b}, −gB) ⊙ rot(x, b), gB )`,
+///
+/// so only the baby steps `b < B` rotate the input (hoisted: one
+/// decomposition) and one rotation per giant step
+/// `g·B` rotates a partial sum. The pre-rotated diagonals are encoded once,
+/// when the transform is built (the server does it when it loads a model),
+/// never per request.
 pub struct SlotTransform {
     params: HeParameters,
     baby: usize,
@@ -265,7 +267,7 @@ fn check_slot_batch(batch: &EncryptedBatch, params: &HeParameters) -> Result<()>
 }
 
 /// [`SlotTransform`]s applied to batches of slot-packed ciphertexts: output
-/// ciphertext `i` is `Σ_t transform_t(batch_t[i])` (see the module docs).
+/// ciphertext `i` is `Σ_t transform_t(batch_t[i])` (see [`SlotTransform`]).
 /// All batches must hold the same number of ciphertexts, at level 0, under
 /// the transforms' parameter instance. Ciphertexts run in parallel.
 ///

@@ -9,15 +9,15 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
 /// A labelled set.
-pub struct Set {
-    pub x: Vec<Vec<f32>>,
-    pub y: Vec<usize>,
+pub(crate) struct Set {
+    pub(crate) x: Vec<Vec<f32>>,
+    pub(crate) y: Vec<usize>,
 }
 
 /// Linearly separable two-class data in `dim` dimensions: label = sign of
 /// `w·x` for a random `w`, keeping only points with margin `|w·x| / |w| >
 /// 0.3`, then scaled by `scale` (decrypted features can be tiny).
-pub fn separable_binary(n: usize, dim: usize, scale: f32, seed: u64) -> Set {
+pub(crate) fn separable_binary(n: usize, dim: usize, scale: f32, seed: u64) -> Set {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let w: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect();
     let norm = w.iter().map(|v| v * v).sum::<f32>().sqrt();
@@ -35,7 +35,7 @@ pub fn separable_binary(n: usize, dim: usize, scale: f32, seed: u64) -> Set {
 
 /// `k` Gaussian-ish clusters (uniform noise of half-width 0.5 around
 /// centers drawn in `[-3, 3]^dim`, at least 2 apart), `n` points.
-pub fn clusters(n: usize, dim: usize, k: usize, seed: u64) -> Set {
+pub(crate) fn clusters(n: usize, dim: usize, k: usize, seed: u64) -> Set {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut centers: Vec<Vec<f32>> = Vec::new();
     while centers.len() < k {
@@ -67,7 +67,7 @@ pub fn clusters(n: usize, dim: usize, k: usize, seed: u64) -> Set {
 }
 
 /// Features with labels independent of them: nothing to learn.
-pub fn noise(n: usize, dim: usize, seed: u64) -> Set {
+pub(crate) fn noise(n: usize, dim: usize, seed: u64) -> Set {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let x = (0..n)
         .map(|_| (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect())
@@ -77,11 +77,11 @@ pub fn noise(n: usize, dim: usize, seed: u64) -> Set {
 }
 
 /// A head file's tensors: (name, dtype, shape, bytes).
-pub type Tensors = Vec<(String, Dtype, Vec<usize>, Vec<u8>)>;
+pub(crate) type Tensors = Vec<(String, Dtype, Vec<usize>, Vec<u8>)>;
 /// A head file's tensors and metadata.
-pub type Parts = (Tensors, HashMap<String, String>);
+pub(crate) type Parts = (Tensors, HashMap<String, String>);
 
-pub fn parts(bytes: &[u8]) -> Parts {
+pub(crate) fn parts(bytes: &[u8]) -> Parts {
     let st = SafeTensors::deserialize(bytes).unwrap();
     let (_, header) = SafeTensors::read_metadata(bytes).unwrap();
     let tensors = st
@@ -92,7 +92,7 @@ pub fn parts(bytes: &[u8]) -> Parts {
     (tensors, header.metadata().clone().unwrap_or_default())
 }
 
-pub fn assemble((tensors, metadata): Parts) -> Vec<u8> {
+pub(crate) fn assemble((tensors, metadata): Parts) -> Vec<u8> {
     let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
         .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
@@ -101,7 +101,7 @@ pub fn assemble((tensors, metadata): Parts) -> Vec<u8> {
 }
 
 /// `clean` with the byte at each index XOR-ed with its value.
-pub fn flipped(clean: &[u8], flips: &[(proptest::sample::Index, u8)]) -> Vec<u8> {
+pub(crate) fn flipped(clean: &[u8], flips: &[(proptest::sample::Index, u8)]) -> Vec<u8> {
     let mut bytes = clean.to_vec();
     for (at, value) in flips {
         let i = at.index(bytes.len());
