@@ -2,7 +2,7 @@
 //! the server's output noise: the table of docs/privacy.md.
 //!
 //! ```text
-//! cargo run --release --example privacy_table [-- SEEDS]
+//! cargo run --release -p cryptotl-experiments --example privacy_table [-- SEEDS]
 //! ```
 //!
 //! The server pretrains its lower network on Rotten Tomatoes (public); for

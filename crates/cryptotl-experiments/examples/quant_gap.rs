@@ -4,7 +4,7 @@
 //! and prints per-pair means over the seeds.
 //!
 //! ```text
-//! cargo run --release --example quant_gap -- MAX_TARGET MAX_SOURCE ENSEMBLE SEED...
+//! cargo run --release -p cryptotl-experiments --example quant_gap -- MAX_TARGET MAX_SOURCE ENSEMBLE SEED...
 //! ```
 //!
 //! Environment (optional, for pretraining variants): `QG_WEIGHT_DECAY`

@@ -5,7 +5,7 @@
 //! baselines.
 //!
 //! ```text
-//! cargo run --release --example seed_sweep -- MAX_TARGET MAX_SOURCE MODE SEED...
+//! cargo run --release -p cryptotl-experiments --example seed_sweep -- MAX_TARGET MAX_SOURCE MODE SEED...
 //! ```
 //!
 //! `MAX_TARGET` / `MAX_SOURCE` cap the samples per target / source as in

@@ -3,7 +3,7 @@
 //! features, with two no-transfer baselines per target.
 //!
 //! ```text
-//! cargo run --release --example transfer_table [-- MAX_TARGET MAX_SOURCE [OUT]]
+//! cargo run --release -p cryptotl-experiments --example transfer_table [-- MAX_TARGET MAX_SOURCE [OUT]]
 //! ```
 //!
 //! `MAX_TARGET` / `MAX_SOURCE` cap the samples per target / source
@@ -52,7 +52,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!();
     }
 
-    let mut command = String::from("cargo run --release --example transfer_table");
+    let mut command =
+        String::from("cargo run --release -p cryptotl-experiments --example transfer_table");
     if !args.is_empty() {
         command.push_str(" --");
         for a in &args {

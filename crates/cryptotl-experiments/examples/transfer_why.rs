@@ -6,7 +6,7 @@
 //! the table's, seed 0).
 //!
 //! ```text
-//! cargo run --release --example transfer_why -- MAX_TARGET MAX_SOURCE SEED...
+//! cargo run --release -p cryptotl-experiments --example transfer_why -- MAX_TARGET MAX_SOURCE SEED...
 //! ```
 
 use cryptotl::pipeline::Progress;

@@ -4,7 +4,7 @@
 //! throughput and p50/p99 latency per request kind.
 //!
 //! ```text
-//! cargo run --release --example bench_serve -- --d 64 --requests 20 --clients 4
+//! cargo run --release -p cryptotl-serve --example bench_serve -- --d 64 --requests 20 --clients 4
 //! ```
 //!
 //! Options: `--d N` input dimension of the synthetic model (16), `--requests
