@@ -289,14 +289,6 @@ fn fit_head(
     Ok((head, epochs))
 }
 
-/// Loads the embedder: a built-in model, fetched into the cache on first
-/// use, or a local model directory.
-///
-/// # Errors
-/// Fetch or load failures.
-pub fn load_embedder(cache: &Path, model: &ModelSource) -> Result<Embedder, Error> {
-    Ok(model.load(cache)?)
-}
 
 /// The server's lower network pretrained on one source set, reusable for
 /// any number of targets ([`transfer_to`]).
@@ -591,7 +583,7 @@ pub fn run_transfer(
         "loading the embedding model and data sets".into(),
     ));
     let t = Instant::now();
-    let embedder = load_embedder(cache, &options.embedding_model)?;
+    let embedder = options.embedding_model.load(cache)?;
     let source = load_dataset(&options.source, cache)?;
     let target = load_dataset(&options.target, cache)?;
     check_disjoint_provenance(&source, &target)?;

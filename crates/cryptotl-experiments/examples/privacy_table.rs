@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use cryptotl::data::DatasetId;
 use cryptotl::head::{DpOptions, HeadConfig, Standardizer, TrainOptions, Trainer, ValidationSplit};
-use cryptotl::pipeline::{load_dataset, load_embedder, DataSource};
+use cryptotl::pipeline::{load_dataset, DataSource};
 use cryptotl::pretrain::{pretrain, PretrainConfig};
 use rand::SeedableRng;
 
@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(3);
     let cache = cryptotl::embed::default_cache_dir()?;
     let started = Instant::now();
-    let embedder = load_embedder(&cache, &Default::default())?;
+    let embedder = cryptotl::embed::ModelSource::default().load(&cache)?;
     let source = load_dataset(&DataSource::Builtin(DatasetId::RottenTomatoes), &cache)?;
     let xs = embedder.embed_cached(source.texts(), &cache)?;
     let config = PretrainConfig {

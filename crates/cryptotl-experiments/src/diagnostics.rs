@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use cryptotl_data::DatasetId;
 use cryptotl_head::ConfusionMatrix;
 
-use cryptotl::pipeline::{load_embedder, pretrain_source, train_head, Progress};
+use cryptotl::pipeline::{pretrain_source, train_head, Progress};
 use cryptotl::Error;
 
 use crate::logistic::LogisticRegression;
@@ -109,7 +109,7 @@ pub fn transfer_diagnostics(
 ) -> Result<Vec<DiagnosticRow>, Error> {
     let cache = options.cache.as_path();
     let (pairs, _) = plan_pairs(&options.sources, &options.targets);
-    let embedder = load_embedder(cache, &options.embedding_model)?;
+    let embedder = options.embedding_model.load(cache)?;
 
     struct Target {
         data: EmbeddedTarget,

@@ -33,7 +33,7 @@ use cryptotl_head::{ConfusionMatrix, Ensemble, Head, TrainOptions};
 use cryptotl_pretrain::QuantBits;
 use cryptotl_quant::{InputQuantizer, WeightQuantization};
 
-use cryptotl::pipeline::{load_embedder, pretrain_source, train_head, HeadSpec, Progress};
+use cryptotl::pipeline::{pretrain_source, train_head, HeadSpec, Progress};
 use cryptotl::Error;
 
 use crate::transfer_table::{capped_dataset, embed_targets, plan_pairs, ExperimentOptions};
@@ -260,7 +260,7 @@ pub fn quantization_gap(
     }
     let cache = options.cache.as_path();
     let (pairs, _) = plan_pairs(&options.sources, &options.targets);
-    let embedder = load_embedder(cache, &options.embedding_model)?;
+    let embedder = options.embedding_model.load(cache)?;
 
     let targets = embed_targets(options, &pairs, &embedder, progress)?;
 

@@ -35,7 +35,7 @@ use cryptotl_head::{largest_train, pooled, tested_rows, Fold};
 
 use crate::logistic::{LogisticOptions, LogisticRegression};
 use cryptotl::pipeline::{
-    load_dataset, load_embedder, pretrain_source, train_head_folds, transfer_folds, DataSource,
+    load_dataset, pretrain_source, train_head_folds, transfer_folds, DataSource,
     EncryptedLink, HeadSpec, Progress, TargetData,
 };
 
@@ -448,7 +448,7 @@ pub fn transfer_table(
         )));
     }
     progress(Progress::Stage("loading the embedding model".into()));
-    let embedder = load_embedder(cache, &options.embedding_model)?;
+    let embedder = options.embedding_model.load(cache)?;
 
     // Targets: split, embed and baselines once, shared by all sources.
     let mut prepared: BTreeMap<DatasetId, PreparedTarget> = BTreeMap::new();
