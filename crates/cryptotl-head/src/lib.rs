@@ -46,6 +46,7 @@
 /// exchange candle tensors and gradient stores).
 pub use candle_core;
 
+mod client_head;
 mod config;
 mod confusion;
 mod data;
@@ -56,15 +57,21 @@ mod folds;
 mod head;
 mod head_file;
 mod kfold;
+mod logistic;
 mod metrics;
 mod network;
 mod preprocess;
 mod record;
 mod seed;
+mod select;
 mod split;
 mod step;
 mod train;
 
+pub use client_head::{
+    CandidateScore, Classifier, ClientHead, Family, FeatureSet, Selection, CLIENT_HEAD_FORMAT,
+    CLIENT_HEAD_FORMAT_VERSION,
+};
 pub use config::{HeadConfig, MAX_PARAMETERS};
 pub use confusion::{ClassMetrics, ConfusionMatrix};
 pub use data::Standardizer;
@@ -79,10 +86,12 @@ pub use head_file::{
     HEAD_FORMAT, HEAD_FORMAT_VERSION, OLDEST_HEAD_FORMAT_VERSION, STANDARDIZE_MEAN, STANDARDIZE_STD,
 };
 pub use kfold::{k_fold, k_fold_with_progress};
+pub use logistic::{LogisticHead, LogisticOptions, LOGISTIC_FORMAT, LOGISTIC_FORMAT_VERSION};
 pub use metrics::{argmax, log_loss, Metrics, LOG_LOSS_EPSILON};
 pub use network::{HIDDEN_BIAS, HIDDEN_WEIGHT, OUTPUT_BIAS, OUTPUT_WEIGHT};
 pub use preprocess::Preprocessing;
 pub use record::{DpRecord, TrainingRecord};
+pub use select::{select_head, SelectOptions};
 pub use split::stratified_folds;
 pub use step::{GradientRule, MeanGradient, StepBatch};
 pub use train::{train, EpochReport, TrainOptions, TrainReport, Trainer, ValidationSplit};

@@ -1,0 +1,248 @@
+//! Choosing the client's head by cross-validation on its own training data
+//! ([`select_head`]): model family × feature set, and the logistic
+//! regression's L2 strength, scored by stratified k-fold cross-validation.
+
+use crate::client_head::{CandidateScore, Classifier, ClientHead, Family, FeatureSet, Selection};
+use crate::config::HeadConfig;
+use crate::ensemble::train_ensemble;
+use crate::error::{HeadError, Result};
+use crate::folds::{pooled, tested_rows, Fold};
+use crate::logistic::{LogisticHead, LogisticOptions};
+use crate::metrics::{argmax, log_loss};
+use crate::train::{TrainOptions, Trainer, ValidationSplit};
+
+/// The candidates [`select_head`] tries and how it scores them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectOptions {
+    /// Model families to try.
+    pub families: Vec<Family>,
+    /// Feature sets to try (those needing the server are skipped when its
+    /// features are not given).
+    pub feature_sets: Vec<FeatureSet>,
+    /// L2 penalties λ tried for logistic regression (each is a candidate).
+    pub l2_grid: Vec<f64>,
+    /// The logistic regression's other settings.
+    pub logistic: LogisticOptions,
+    /// Hidden units of the MLP head.
+    pub mlp_hidden: usize,
+    /// Heads per MLP seed ensemble.
+    pub mlp_members: usize,
+    /// The MLP head's training options (its seed seeds the folds too).
+    pub mlp: TrainOptions,
+    /// Folds (at most; fewer when a class has fewer samples, at least 2).
+    pub folds: usize,
+}
+
+impl Default for SelectOptions {
+    /// Both families, every feature set, λ ∈ {10⁻⁴, 10⁻³, 10⁻², 10⁻¹, 1},
+    /// the default MLP head (one member), 5 folds.
+    fn default() -> Self {
+        Self {
+            families: vec![Family::Logistic, Family::Mlp],
+            feature_sets: FeatureSet::ALL.to_vec(),
+            l2_grid: vec![1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+            logistic: LogisticOptions::default(),
+            mlp_hidden: HeadConfig::new(1, 2).hidden,
+            mlp_members: 1,
+            mlp: TrainOptions::default(),
+            folds: 5,
+        }
+    }
+}
+
+impl SelectOptions {
+    /// These options restricted to one family and one feature set (the
+    /// logistic regression's λ is still chosen by cross-validation).
+    pub fn only(mut self, family: Family, features: FeatureSet) -> Self {
+        self.families = vec![family];
+        self.feature_sets = vec![features];
+        self
+    }
+}
+
+/// One candidate: a family on a feature set (with λ for logistic
+/// regression).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Candidate {
+    family: Family,
+    features: FeatureSet,
+    l2: Option<f64>,
+}
+
+impl Candidate {
+    fn fit(
+        &self,
+        x: &[Vec<f32>],
+        y: &[usize],
+        class_names: &[String],
+        options: &SelectOptions,
+    ) -> Result<Classifier> {
+        let classes = class_names.len();
+        match self.family {
+            Family::Logistic => {
+                let l2 = self.l2.unwrap_or(options.logistic.l2);
+                let mut head = LogisticHead::fit(x, y, classes, &options.logistic.with_l2(l2))?;
+                head.set_class_names(class_names.to_vec())?;
+                Ok(Classifier::Logistic(head))
+            }
+            Family::Mlp => {
+                let config = HeadConfig {
+                    hidden: options.mlp_hidden,
+                    ..HeadConfig::new(x.first().map_or(0, Vec::len), classes)
+                };
+                // Early stopping needs a validation split with a sample of
+                // every class on both sides: below 20 samples, train for
+                // the fixed number of epochs instead.
+                let mlp = if y.len() < 20 {
+                    TrainOptions {
+                        validation: ValidationSplit::None,
+                        ..options.mlp.clone()
+                    }
+                } else {
+                    options.mlp.clone()
+                };
+                let (ensemble, _) = train_ensemble(options.mlp_members, &mlp, |o| {
+                    Trainer::new(config.clone(), o)
+                        .class_names(class_names.to_vec())
+                        .fit(x, y)
+                })?;
+                Ok(Classifier::Mlp(ensemble))
+            }
+        }
+    }
+}
+
+/// Chooses and trains the client's head on its training data only.
+///
+/// Every candidate — each family in `options.families` on each available
+/// feature set, logistic regression once per λ of `options.l2_grid` — is
+/// scored by stratified k-fold cross-validation over `(raw, server, y)`:
+/// trained on k − 1 folds, tested on the held-out fold, its out-of-fold
+/// predictions pooled. The candidate with the highest pooled accuracy wins
+/// (ties: the lower log loss, then the earlier candidate: logistic before
+/// MLP, raw before server before both, smaller λ first); it is then
+/// trained on all the data. The scores are kept in the head's
+/// [`Selection`]. `progress` hears each candidate's score as it comes.
+///
+/// With one candidate no cross-validation is run. When a class has a
+/// single sample, cross-validation is impossible: the first candidate is
+/// taken.
+///
+/// # Errors
+/// [`HeadError::InvalidInput`] for empty or mismatched data, server
+/// features needed by every candidate but missing, and the training errors
+/// of the candidates.
+pub fn select_head(
+    raw: &[Vec<f32>],
+    server: Option<&[Vec<f32>]>,
+    y: &[usize],
+    class_names: &[String],
+    options: &SelectOptions,
+    progress: &mut dyn FnMut(&CandidateScore),
+) -> Result<ClientHead> {
+    if raw.is_empty() || raw.len() != y.len() {
+        return Err(HeadError::InvalidInput(format!(
+            "{} samples and {} labels",
+            raw.len(),
+            y.len()
+        )));
+    }
+    let classes = class_names.len();
+    let mut candidates = Vec::new();
+    for &family in &options.families {
+        for &features in &options.feature_sets {
+            if features.needs_server() && server.is_none() {
+                continue;
+            }
+            match family {
+                Family::Logistic => {
+                    candidates.extend(options.l2_grid.iter().map(|&l2| Candidate {
+                        family,
+                        features,
+                        l2: Some(l2),
+                    }))
+                }
+                Family::Mlp => candidates.push(Candidate {
+                    family,
+                    features,
+                    l2: None,
+                }),
+            }
+        }
+    }
+    candidates.sort_by(|a, b| {
+        (a.family, a.features)
+            .cmp(&(b.family, b.features))
+            .then(a.l2.unwrap_or(0.0).total_cmp(&b.l2.unwrap_or(0.0)))
+    });
+    candidates.dedup();
+    if candidates.is_empty() {
+        return Err(HeadError::InvalidInput(
+            "no candidate head: the chosen feature sets need the server's features".into(),
+        ));
+    }
+    let smallest_class = (0..classes)
+        .map(|c| y.iter().filter(|&&l| l == c).count())
+        .filter(|&n| n > 0)
+        .min()
+        .unwrap_or(0);
+    let k = options.folds.min(smallest_class);
+    if candidates.len() == 1 || k < 2 {
+        let c = candidates[0];
+        let x = c.features.compose(raw, server)?;
+        return Ok(ClientHead::new(
+            c.features,
+            c.fit(&x, y, class_names, options)?,
+        ));
+    }
+    let folds = Fold::cross_validation(y, k, options.mlp.seed)?;
+    let tested = Fold::gather(y, &tested_rows(&folds));
+    let mut scores = Vec::with_capacity(candidates.len());
+    for c in &candidates {
+        let x = c.features.compose(raw, server)?;
+        let probabilities = pooled::<_, HeadError>(&folds, |fold| {
+            let model = c.fit(
+                &Fold::gather(&x, &fold.train),
+                &Fold::gather(y, &fold.train),
+                class_names,
+                options,
+            )?;
+            model.predict_proba(&Fold::gather(&x, &fold.test))
+        })?;
+        let correct = probabilities
+            .iter()
+            .zip(&tested)
+            .filter(|(p, &t)| argmax(p) == t)
+            .count();
+        let score = CandidateScore {
+            family: c.family,
+            features: c.features,
+            l2: c.l2,
+            accuracy: correct as f64 / tested.len() as f64,
+            log_loss: log_loss(&tested, &probabilities)?,
+        };
+        progress(&score);
+        scores.push(score);
+    }
+    let chosen = (0..scores.len())
+        .reduce(|best, i| {
+            let (a, b) = (&scores[i], &scores[best]);
+            if a.accuracy > b.accuracy || (a.accuracy == b.accuracy && a.log_loss < b.log_loss) {
+                i
+            } else {
+                best
+            }
+        })
+        .unwrap_or(0);
+    let c = candidates[chosen];
+    let x = c.features.compose(raw, server)?;
+    let classifier = c.fit(&x, y, class_names, options)?;
+    Ok(
+        ClientHead::new(c.features, classifier).with_selection(Selection {
+            folds: k,
+            samples: y.len(),
+            candidates: scores,
+            chosen,
+        }),
+    )
+}

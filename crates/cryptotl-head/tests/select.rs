@@ -1,0 +1,177 @@
+//! Choosing the client's head by cross-validation ([`select_head`]) and the
+//! client head file.
+
+mod common;
+
+use common::{assemble, parts, separable_binary};
+use cryptotl_head::{
+    select_head, ClientHead, Family, FeatureSet, Head, HeadConfig, HeadError, SelectOptions,
+    TrainOptions,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn names() -> Vec<String> {
+    vec!["neg".into(), "pos".into()]
+}
+
+/// `n` samples: an informative block and a block of pure noise.
+fn blocks(n: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<usize>) {
+    let informative = separable_binary(n, 4, 1.0, seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed + 1000);
+    let noise = (0..n)
+        .map(|_| (0..6).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
+    (informative.x, noise, informative.y)
+}
+
+fn quick() -> SelectOptions {
+    SelectOptions {
+        mlp: TrainOptions {
+            max_epochs: 15,
+            ..TrainOptions::default()
+        },
+        mlp_hidden: 12,
+        l2_grid: vec![1e-3, 1e-1],
+        ..SelectOptions::default()
+    }
+}
+
+#[test]
+fn selection_follows_the_informative_features() {
+    // Server features informative, raw embedding noise.
+    let (informative, noise, y) = blocks(80, 3);
+    let head = select_head(
+        &noise,
+        Some(&informative),
+        &y,
+        &names(),
+        &quick(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(head.features().needs_server(), "{:?}", head.selection());
+    let s = head.selection().unwrap();
+    assert_eq!(s.candidates.len(), 3 * 2 + 3);
+    assert_eq!(s.samples, 80);
+    assert!(s.chosen().unwrap().accuracy > 0.9);
+    assert!(s
+        .candidates
+        .iter()
+        .all(|c| (0.0..=1.0).contains(&c.accuracy)));
+    let best = s.candidates.iter().map(|c| c.accuracy).fold(0.0, f64::max);
+    assert_eq!(s.chosen().unwrap().accuracy, best);
+
+    // Raw informative, server features noise.
+    let head = select_head(
+        &informative,
+        Some(&noise),
+        &y,
+        &names(),
+        &quick(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_ne!(head.features(), FeatureSet::Server);
+    let acc = head
+        .evaluate(&informative, Some(&noise), &y)
+        .unwrap()
+        .accuracy;
+    assert!(acc > 0.9);
+}
+
+#[test]
+fn without_server_features_only_raw_candidates_are_tried() {
+    let (informative, _, y) = blocks(40, 5);
+    let mut heard = 0;
+    let head = select_head(&informative, None, &y, &names(), &quick(), &mut |_| {
+        heard += 1
+    })
+    .unwrap();
+    assert_eq!(head.features(), FeatureSet::Raw);
+    assert!(!head.needs_server());
+    assert_eq!(heard, 3);
+    assert!(head.predict(&informative, None).is_ok());
+    let only_server = quick().only(Family::Logistic, FeatureSet::Server);
+    assert!(matches!(
+        select_head(&informative, None, &y, &names(), &only_server, &mut |_| {}),
+        Err(HeadError::InvalidInput(_))
+    ));
+}
+
+#[test]
+fn forced_choices_and_tiny_sets() {
+    let (informative, noise, y) = blocks(16, 7);
+    let forced = quick().only(Family::Mlp, FeatureSet::Both);
+    let head = select_head(
+        &informative,
+        Some(&noise),
+        &y,
+        &names(),
+        &forced,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        (head.classifier().family(), head.features()),
+        (Family::Mlp, FeatureSet::Both)
+    );
+    assert!(
+        head.selection().is_none(),
+        "one candidate: no cross-validation"
+    );
+    // Two samples per class: still a choice (2 folds).
+    let idx: Vec<usize> = (0..16)
+        .filter(|&i| y[..=i].iter().filter(|&&c| c == y[i]).count() <= 2)
+        .collect();
+    let x2: Vec<Vec<f32>> = idx.iter().map(|&i| informative[i].clone()).collect();
+    let y2: Vec<usize> = idx.iter().map(|&i| y[i]).collect();
+    let head = select_head(&x2, None, &y2, &names(), &quick(), &mut |_| {}).unwrap();
+    assert_eq!(head.selection().map(|s| s.folds), Some(2));
+}
+
+#[test]
+fn client_head_files_round_trip_and_read_plain_heads() {
+    let (informative, noise, y) = blocks(60, 9);
+    let head = select_head(
+        &informative,
+        Some(&noise),
+        &y,
+        &names(),
+        &quick(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let back = ClientHead::from_bytes(&head.to_bytes().unwrap()).unwrap();
+    assert_eq!(back.features(), head.features());
+    assert_eq!(back.selection(), head.selection());
+    assert_eq!(back.class_names(), names().as_slice());
+    assert_eq!(
+        back.predict_proba(&informative, Some(&noise)).unwrap(),
+        head.predict_proba(&informative, Some(&noise)).unwrap()
+    );
+    // A plain head file is a head on the server's features.
+    let plain = Head::init(&HeadConfig::new(6, 2), 1).unwrap();
+    let as_client = ClientHead::from_bytes(&plain.to_bytes().unwrap()).unwrap();
+    assert_eq!(as_client.features(), FeatureSet::Server);
+    assert_eq!(as_client.classifier().family(), Family::Mlp);
+    assert!(
+        as_client.predict(&informative, None).is_err(),
+        "needs the server's features"
+    );
+    // A manifest that disagrees with its classifier is refused.
+    let (tensors, mut metadata) = parts(&head.to_bytes().unwrap());
+    let family = head.classifier().family();
+    let other = if family == Family::Mlp {
+        "logistic"
+    } else {
+        "mlp"
+    };
+    let manifest = metadata["manifest"].replace(
+        &format!("\"family\":\"{family}\""),
+        &format!("\"family\":\"{other}\""),
+    );
+    metadata.insert("manifest".into(), manifest);
+    assert!(ClientHead::from_bytes(&assemble((tensors, metadata))).is_err());
+    assert!(ClientHead::from_bytes(b"not a head").is_err());
+}
