@@ -7,12 +7,14 @@
 use std::path::{Path, PathBuf};
 
 use cryptotl::graph::QuantizedModel;
+use cryptotl::head::ClientHead;
 use cryptotl::serve::{ClientOptions, RemoteServer};
 use cryptotl::{
     dequantize_features, encrypted_features_with_progress, local_server_packing, offer_packing,
     resolve_packing, EncryptedEvaluation, Error, LowerClient, LowerServer, ModelCard, SlotOffer,
 };
 
+use crate::commands::Context;
 use crate::flags::{ClientFlags, ServerFlags};
 use crate::print::print_exchange;
 use crate::progress::Reporter;
@@ -131,7 +133,7 @@ pub(crate) fn encrypted_client_features(
             }
             (None, None) => {
                 return Err(Error::InvalidInput(
-                    "give --model DIR or --server URL".into(),
+                    "the server's features are needed: give --model DIR or --server URL".into(),
                 ))
             }
         };
@@ -147,4 +149,42 @@ pub(crate) fn encrypted_client_features(
         print_exchange(&stats, keys.len());
     }
     Ok(dequantize_features(&client, &features)?)
+}
+
+/// What `head` reads for `texts`: their raw embeddings (cached on disk when
+/// `cached`), and the server's features when the head reads them (then
+/// `--model` or `--server` is required; otherwise the server is not
+/// contacted).
+pub(crate) fn head_inputs<S: AsRef<str>>(
+    head: &ClientHead,
+    server: &ServerFlags,
+    client: &ClientFlags,
+    texts: &[S],
+    cached: bool,
+    ctx: &mut Context,
+) -> Result<(Vec<Vec<f32>>, Option<Vec<Vec<f32>>>), Error> {
+    if head.needs_server() && !server.is_given() {
+        return Err(Error::InvalidInput(format!(
+            "this head reads the server's features ({}): give --model DIR or --server URL",
+            head.features()
+        )));
+    }
+    let embedder = ctx.embedding_model.load(&ctx.cache)?;
+    let local_model = if head.needs_server() {
+        load_local_model(server, embedder.dim())?
+    } else {
+        None
+    };
+    let raw = if cached {
+        embedder.embed_cached(texts, &ctx.cache)?
+    } else {
+        embedder.embed(texts)?
+    };
+    if !head.needs_server() {
+        ctx.reporter
+            .stage("the head reads the raw embeddings only: the server is not contacted");
+        return Ok((raw, None));
+    }
+    let features = encrypted_client_features(local_model, server, client, &raw, &mut ctx.reporter)?;
+    Ok((raw, Some(features)))
 }

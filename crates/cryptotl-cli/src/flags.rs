@@ -92,10 +92,11 @@ impl HeadFlags {
     }
 }
 
-/// Where the client's features are computed: a model served in this
-/// process, or a `cryptotl serve` over the network.
+/// Where the server's features are computed: a model served in this
+/// process, or a `cryptotl serve` over the network. Needed when the head
+/// reads the server's features (refused with a message otherwise).
 #[derive(Debug, Clone, Args)]
-#[group(required = true, multiple = false)]
+#[group(required = false, multiple = false)]
 pub(crate) struct ServerFlags {
     /// A model directory from `cryptotl pretrain`, served in this process.
     #[arg(long, value_name = "DIR")]
@@ -105,6 +106,14 @@ pub(crate) struct ServerFlags {
     pub(crate) server: Option<String>,
 }
 
+impl ServerFlags {
+    /// Whether `--model` or `--server` was given.
+    pub(crate) fn is_given(&self) -> bool {
+        self.model.is_some() || self.server.is_some()
+    }
+}
+
+/// How the client reaches the server.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ClientFlags {
     /// File holding the server's bearer token.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use cryptotl::head::ClientHead;
 use cryptotl::pipeline::TransferReport;
 use cryptotl::ExchangeStats;
 
@@ -92,4 +93,40 @@ pub(crate) fn print_demo(r: &TransferReport) {
         secs(t.keygen),
         secs(t.heads)
     );
+}
+
+/// The head's family and features, and how they were chosen.
+pub(crate) fn print_selection(head: &ClientHead) {
+    let members = match head.classifier() {
+        cryptotl::head::Classifier::Mlp(e) if e.len() > 1 => {
+            format!(", {} heads averaged", e.len())
+        }
+        _ => String::new(),
+    };
+    match head.selection() {
+        Some(s) => {
+            println!(
+                "head: {} on {} features{members}, chosen by {}-fold cross-validation on {} training samples:",
+                head.classifier().family(),
+                head.features(),
+                s.folds,
+                s.samples
+            );
+            for (i, c) in s.candidates.iter().enumerate() {
+                let mark = if i == s.chosen { "*" } else { " " };
+                println!("  {mark} {c}");
+            }
+        }
+        None => println!(
+            "head: {} on {} features{members}",
+            head.classifier().family(),
+            head.features()
+        ),
+    }
+    let server = if head.needs_server() {
+        "classify and evaluate will ask the server for its features"
+    } else {
+        "classify and evaluate will not contact the server"
+    };
+    println!("  ({server})");
 }

@@ -110,8 +110,30 @@ fn unknown_data_set_name() {
 
 #[test]
 fn model_and_server_are_exclusive_and_one_is_required() {
-    let out = cryptotl(&["classify", "--head", "h", "--text", "hi"]);
-    assert_fails_with(&out, &["--model", "--server"]);
+    // A head on the server's features needs one of them.
+    let dir = tempfile::tempdir().unwrap();
+    let head = dir.path().join("head.safetensors");
+    cryptotl::head::Head::init(&cryptotl::head::HeadConfig::new(382, 2), 1)
+        .unwrap()
+        .save(&head)
+        .unwrap();
+    let out = cryptotl(&["classify", "--head", head.to_str().unwrap(), "--text", "hi"]);
+    assert_fails_with(&out, &["--model", "--server", "server's features"]);
+    let csv = write(
+        dir.path(),
+        "ok.csv",
+        "text,label\ngreat film,pos\nawful film,neg\nlovely,pos\nboring,neg\n",
+    );
+    let out = cryptotl(&[
+        "finetune",
+        "--head",
+        "logistic",
+        "--target",
+        csv.to_str().unwrap(),
+        "--out",
+        head.to_str().unwrap(),
+    ]);
+    assert_fails_with(&out, &["--model", "--server", "--features raw"]);
     let out = cryptotl(&[
         "classify", "--model", "m", "--server", "http://x", "--head", "h", "--text", "hi",
     ]);
@@ -236,6 +258,46 @@ fn heads_out_of_range_or_with_dp_are_refused() {
         "8",
     ]);
     assert_fails_with(&out, &["--heads 3 with --dp-epsilon", "privacy budget"]);
+    for head in ["auto", "logistic"] {
+        let out = cryptotl(&[
+            "finetune",
+            "--model",
+            dir.path().to_str().unwrap(),
+            "--target",
+            dir.path().join("missing.csv").to_str().unwrap(),
+            "--out",
+            dir.path().join("head.safetensors").to_str().unwrap(),
+            "--head",
+            head,
+            "--dp-epsilon",
+            "8",
+        ]);
+        assert_fails_with(
+            &out,
+            &[&format!("--head {head} with --dp-epsilon"), "--head mlp"],
+        );
+    }
+}
+
+#[test]
+fn unknown_head_families_and_feature_sets_are_refused() {
+    let out = cryptotl(&[
+        "finetune", "--target", "x.csv", "--out", "h", "--head", "tree",
+    ]);
+    assert_fails_with(&out, &["unknown head \"tree\"", "auto, mlp or logistic"]);
+    let out = cryptotl(&[
+        "finetune",
+        "--target",
+        "x.csv",
+        "--out",
+        "h",
+        "--features",
+        "all",
+    ]);
+    assert_fails_with(
+        &out,
+        &["unknown feature set \"all\"", "server, raw or both"],
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use cryptotl::graph::{Packing, PackingChoice};
 use cryptotl::he::Preset;
-use cryptotl::head::{Ensemble, Preprocessing};
+use cryptotl::head::{Classifier, ClientHead, FeatureSet, Preprocessing};
 use cryptotl::{dequantize_features, encrypted_features, synthetic, LowerClient, LowerServer};
 
 const POSITIVE: [&str; 12] = [
@@ -114,9 +114,13 @@ fn a_dp_head_predicts_the_same_through_the_cli_and_the_library() {
     assert!(out.contains("differential privacy spent"), "{out}");
 
     // The head file says how its inputs are preprocessed.
-    let head = Ensemble::load(&head_file).expect("the head file");
-    assert!(head.training().flatten().any(|t| t.dp.is_some()));
-    assert_eq!(head.config().preprocessing, Preprocessing::UnitNormSqrtDim);
+    let head = ClientHead::load(&head_file).expect("the head file");
+    assert_eq!(head.features(), FeatureSet::Server);
+    let Classifier::Mlp(mlp) = head.classifier() else {
+        panic!("a DP head is an MLP head");
+    };
+    assert!(mlp.training().flatten().any(|t| t.dp.is_some()));
+    assert_eq!(mlp.config().preprocessing, Preprocessing::UnitNormSqrtDim);
 
     // Through the CLI.
     let mut args = vec![
@@ -159,8 +163,10 @@ fn a_dp_head_predicts_the_same_through_the_cli_and_the_library() {
     let (integers, _) =
         encrypted_features(&client, &session, &x, &mut |_, _| {}).expect("features");
     let features = dequantize_features(&client, &integers).expect("dequantized");
-    let proba = head.predict_proba(&features).expect("probabilities");
-    let predicted = head.predict(&features).expect("predictions");
+    let proba = head
+        .predict_proba(&x, Some(&features))
+        .expect("probabilities");
+    let predicted = head.predict(&x, Some(&features)).expect("predictions");
     for ((c, p), (class, confidence)) in predicted.iter().zip(&proba).zip(&cli) {
         assert_eq!(&head.class_names()[*c], class);
         assert!(

@@ -1,14 +1,14 @@
-//! `cryptotl classify`: classify texts with a fine-tuned head, the features
-//! computed under encryption.
+//! `cryptotl classify`: classify texts with a fine-tuned head; the server's
+//! features are computed under encryption when the head reads them.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use cryptotl::head::Ensemble;
+use cryptotl::head::ClientHead;
 use cryptotl::Error;
 
 use super::Context;
-use crate::features::{encrypted_client_features, load_local_model};
+use crate::features::head_inputs;
 use crate::flags::{ClientFlags, ServerFlags};
 
 /// Flags of `cryptotl classify`.
@@ -30,7 +30,7 @@ pub(crate) struct ClassifyArgs {
 }
 
 pub(crate) fn run(args: &ClassifyArgs, ctx: &mut Context) -> Result<(), Error> {
-    let head = Ensemble::load(&args.head)?;
+    let head = ClientHead::load(&args.head)?;
     let mut texts = args.texts.clone();
     if let Some(path) = &args.input {
         let content = std::fs::read_to_string(path).map_err(|e| Error::Io {
@@ -47,22 +47,14 @@ pub(crate) fn run(args: &ClassifyArgs, ctx: &mut Context) -> Result<(), Error> {
     if texts.is_empty() {
         return Err(Error::InvalidInput("no texts to classify".into()));
     }
-    let embedder = ctx.embedding_model.load(&ctx.cache)?;
-    let local_model = load_local_model(&args.server, embedder.dim())?;
-    let x = embedder.embed(&texts)?;
-    let features = encrypted_client_features(
-        local_model,
-        &args.server,
-        &args.client,
-        &x,
-        &mut ctx.reporter,
-    )?;
-    // The head applies the preprocessing it was trained with.
-    let proba = head.predict_proba(&features)?;
-    let predictions = head.predict(&features)?;
-    for ((text, p), c) in texts.iter().zip(&proba).zip(&predictions) {
-        let name = head.class_names().get(*c).map_or("?", String::as_str);
-        let confidence = p.get(*c).copied().unwrap_or(f32::NAN);
+    let (raw, server) = head_inputs(&head, &args.server, &args.client, &texts, false, ctx)?;
+    // The head composes its features and applies the preprocessing it was
+    // trained with.
+    let proba = head.predict_proba(&raw, server.as_deref())?;
+    for (text, p) in texts.iter().zip(&proba) {
+        let c = cryptotl::head::argmax(p);
+        let name = head.class_names().get(c).map_or("?", String::as_str);
+        let confidence = p.get(c).copied().unwrap_or(f32::NAN);
         println!("{name}\t{confidence:.3}\t{text}");
     }
     Ok(())

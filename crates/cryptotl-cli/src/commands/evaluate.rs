@@ -3,12 +3,12 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use cryptotl::head::Ensemble;
+use cryptotl::head::ClientHead;
 use cryptotl::pipeline::{self, DataSource};
 use cryptotl::Error;
 
 use super::Context;
-use crate::features::{encrypted_client_features, load_local_model};
+use crate::features::head_inputs;
 use crate::flags::{ClientFlags, ServerFlags};
 
 /// Flags of `cryptotl evaluate`.
@@ -27,7 +27,7 @@ pub(crate) struct EvaluateArgs {
 }
 
 pub(crate) fn run(args: &EvaluateArgs, ctx: &mut Context) -> Result<(), Error> {
-    let head = Ensemble::load(&args.head)?;
+    let head = ClientHead::load(&args.head)?;
     let data = pipeline::load_dataset(&args.target, &ctx.cache)?;
     if data.is_empty() {
         return Err(Error::InvalidInput(format!(
@@ -35,20 +35,16 @@ pub(crate) fn run(args: &EvaluateArgs, ctx: &mut Context) -> Result<(), Error> {
             data.name()
         )));
     }
-    let embedder = ctx.embedding_model.load(&ctx.cache)?;
-    let local_model = load_local_model(&args.server, embedder.dim())?;
-    let x = embedder.embed_cached(data.texts(), &ctx.cache)?;
-    let features = encrypted_client_features(
-        local_model,
-        &args.server,
-        &args.client,
-        &x,
-        &mut ctx.reporter,
-    )?;
-    // The head applies the preprocessing it was trained with.
-    let metrics = head.evaluate(&features, data.labels())?;
+    let (raw, server) = head_inputs(&head, &args.server, &args.client, data.texts(), true, ctx)?;
+    let metrics = head.evaluate(&raw, server.as_deref(), data.labels())?;
     println!("{} ({} samples):\n{metrics}", data.name(), data.len());
-    match head.training().flatten().find_map(|t| t.dp.as_ref()) {
+    match head
+        .classifier()
+        .training()
+        .into_iter()
+        .flatten()
+        .find_map(|t| t.dp.as_ref())
+    {
         Some(dp) => println!(
             "differential privacy of the head's training: ε = {:.3}, δ = {:e}",
             dp.epsilon, dp.delta

@@ -1,16 +1,46 @@
-//! `cryptotl finetune`: the client trains its head on a private labeled set
-//! through the server's encrypted lower network.
+//! `cryptotl finetune`: the client trains its head on a private labeled set,
+//! on the server's features (computed under encryption), its own raw
+//! embeddings, or both — by default the combination that cross-validates
+//! best on its training data (`--head auto`).
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::Args;
-use cryptotl::head::{train_ensemble, DpOptions, HeadConfig, Preprocessing, Trainer};
+use cryptotl::head::{
+    select_head, train_ensemble, Classifier, ClientHead, DpOptions, Family, FeatureSet, HeadConfig,
+    Preprocessing, SelectOptions, Trainer,
+};
 use cryptotl::pipeline::{self, DataSource};
 use cryptotl::Error;
 
 use super::Context;
 use crate::features::{encrypted_client_features, load_local_model};
 use crate::flags::{ClientFlags, HeadFlags, ServerFlags};
+use crate::print::print_selection;
+
+/// `--head`: a family, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeadChoice {
+    /// Chosen by cross-validation.
+    Auto,
+    /// Forced.
+    Family(Family),
+}
+
+impl FromStr for HeadChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(HeadChoice::Auto),
+            other => other
+                .parse::<Family>()
+                .map(HeadChoice::Family)
+                .map_err(|_| format!("unknown head {other:?}: expected auto, mlp or logistic")),
+        }
+    }
+}
 
 /// Flags of `cryptotl finetune`.
 #[derive(Debug, Args)]
@@ -28,8 +58,24 @@ pub(crate) struct FinetuneArgs {
     /// Fraction of the data held out and reported as the test score.
     #[arg(long, default_value_t = 0.2)]
     test_fraction: f64,
+    /// The head's model family: `auto` (the default: logistic regression
+    /// with its L2 strength, or the MLP head, whichever cross-validates
+    /// best on the training data, on whichever feature set does), `mlp`
+    /// (CryptoTL's head) or `logistic`. Under --dp-epsilon: `mlp`.
+    #[arg(long, value_name = "auto|mlp|logistic")]
+    head: Option<HeadChoice>,
+    /// The features the head reads: `server` (decrypted from the server's
+    /// encrypted evaluation), `raw` (the embedding itself: no server
+    /// needed), or `both` side by side. Default: every set is tried with
+    /// `--head auto`; `server` with a forced family.
+    #[arg(long, value_name = "server|raw|both")]
+    features: Option<FeatureSet>,
+    /// Folds of the cross-validation that chooses the head (2 to 20; fewer
+    /// when a class has fewer samples).
+    #[arg(long, default_value_t = 5, value_parser = crate::flags::folds_in_range)]
+    cv_folds: usize,
     #[command(flatten)]
-    head: HeadFlags,
+    train: HeadFlags,
     /// Train the head with DP-SGD to this ε (with --dp-delta, --dp-clip):
     /// Poisson-sampled batches, per-example clipping, Gaussian noise, a
     /// fixed number of epochs (--epochs) and no early stopping. The head
@@ -45,20 +91,57 @@ pub(crate) struct FinetuneArgs {
 }
 
 pub(crate) fn run(args: &FinetuneArgs, ctx: &mut Context) -> Result<(), Error> {
-    if args.dp_epsilon.is_some() && args.head.heads > 1 {
-        let k = args.head.heads;
+    let dp = args
+        .dp_epsilon
+        .map(|e| DpOptions::new(e, args.dp_delta, args.dp_clip));
+    if dp.is_some() {
+        if args.train.heads > 1 {
+            let k = args.train.heads;
+            return Err(Error::InvalidInput(format!(
+                "--heads {k} with --dp-epsilon: every head would spend the privacy budget \
+                 again ({k} heads spend {k} × ε); train one head under DP"
+            )));
+        }
+        if let Some(choice @ (HeadChoice::Auto | HeadChoice::Family(Family::Logistic))) = args.head
+        {
+            let name = match choice {
+                HeadChoice::Auto => "auto",
+                HeadChoice::Family(_) => "logistic",
+            };
+            return Err(Error::InvalidInput(format!(
+                "--head {name} with --dp-epsilon: only the MLP head trains under DP-SGD \
+                 (choosing by cross-validation would look at the private data without \
+                 noise); use --head mlp"
+            )));
+        }
+    }
+    let choice = match (args.head, dp) {
+        (Some(c), _) => c,
+        (None, Some(_)) => HeadChoice::Family(Family::Mlp),
+        (None, None) => HeadChoice::Auto,
+    };
+    let feature_sets: Vec<FeatureSet> = match (args.features, choice) {
+        (Some(f), _) => vec![f],
+        (None, HeadChoice::Auto) if args.server.is_given() => FeatureSet::ALL.to_vec(),
+        (None, HeadChoice::Auto) => vec![FeatureSet::Raw],
+        (None, HeadChoice::Family(_)) => vec![FeatureSet::Server],
+    };
+    let needs_server = feature_sets.iter().any(|f| f.needs_server());
+    if needs_server && !args.server.is_given() {
         return Err(Error::InvalidInput(format!(
-            "--heads {k} with --dp-epsilon: every head would spend the privacy budget \
-             again ({k} heads spend {k} × ε); train one head under DP"
+            "--features {}: the server's features are needed: give --model DIR or --server \
+             URL (or --features raw)",
+            feature_sets[0]
         )));
     }
+
     let cache = &ctx.cache;
     let reporter = &mut ctx.reporter;
     let data = pipeline::load_dataset(&args.target, cache)?;
     pipeline::check_trainable(&data)?;
     let embedder = ctx.embedding_model.load(cache)?;
     let local_model = load_local_model(&args.server, embedder.dim())?;
-    let (train, test) = cryptotl::data::split(&data, args.test_fraction, args.head.seed)?;
+    let (train, test) = cryptotl::data::split(&data, args.test_fraction, args.train.seed)?;
     reporter.stage(&format!(
         "embedding {} texts of {}",
         data.len(),
@@ -66,54 +149,96 @@ pub(crate) fn run(args: &FinetuneArgs, ctx: &mut Context) -> Result<(), Error> {
     ));
     let x_train = embedder.embed_cached(train.texts(), cache)?;
     let x_test = embedder.embed_cached(test.texts(), cache)?;
-    let all: Vec<Vec<f32>> = x_train.iter().chain(&x_test).cloned().collect();
-    let features =
-        encrypted_client_features(local_model, &args.server, &args.client, &all, reporter)?;
-    let dp = args
-        .dp_epsilon
-        .map(|e| DpOptions::new(e, args.dp_delta, args.dp_clip));
-    let (f_train, f_test) = features.split_at(x_train.len());
-    reporter.stage(if dp.is_some() {
-        "training the head with DP-SGD"
+    let server_features = if needs_server {
+        let all: Vec<Vec<f32>> = x_train.iter().chain(&x_test).cloned().collect();
+        Some(encrypted_client_features(
+            local_model,
+            &args.server,
+            &args.client,
+            &all,
+            reporter,
+        )?)
     } else {
-        "training the head"
-    });
-    let config = HeadConfig {
-        hidden: args.head.hidden,
-        // Standardization statistics would be computed from the private
-        // data without noise: off under DP, where each feature vector is
-        // scaled on its own instead (recorded in the head file).
-        standardize: dp.is_none(),
-        preprocessing: if dp.is_some() {
-            Preprocessing::UnitNormSqrtDim
-        } else {
-            Preprocessing::None
-        },
-        ..HeadConfig::new(f_train.first().map_or(0, Vec::len), data.classes().len())
+        None
     };
-    let (head, reports) = train_ensemble(args.head.heads, &args.head.options(), |options| {
-        let mut trainer =
-            Trainer::new(config.clone(), options).class_names(data.classes().to_vec());
-        if let Some(dp) = dp {
-            trainer = trainer.differential_privacy(dp);
+    let (s_train, s_test) = match &server_features {
+        Some(f) => {
+            let (a, b) = f.split_at(x_train.len());
+            (Some(a), Some(b))
         }
-        trainer.fit(f_train, train.labels())
-    })?;
-    let epochs = reports.iter().map(|r| r.epochs).max().unwrap_or(0);
-    if let Some(spent) = head.training().flatten().find_map(|t| t.dp.as_ref()) {
+        None => (None, None),
+    };
+    let classes = data.classes().to_vec();
+    let head = match dp {
+        Some(dp) => {
+            reporter.stage("training the head with DP-SGD");
+            let features = feature_sets[0];
+            let x = features.compose(&x_train, s_train)?;
+            let config = HeadConfig {
+                hidden: args.train.hidden,
+                // Standardization statistics would be computed from the
+                // private data without noise: off under DP, where each
+                // feature vector is scaled on its own instead (recorded in
+                // the head file).
+                standardize: false,
+                preprocessing: Preprocessing::UnitNormSqrtDim,
+                ..HeadConfig::new(x.first().map_or(0, Vec::len), classes.len())
+            };
+            let (ensemble, _) = train_ensemble(1, &args.train.options(), |options| {
+                Trainer::new(config.clone(), options)
+                    .class_names(classes.clone())
+                    .differential_privacy(dp)
+                    .fit(&x, train.labels())
+            })?;
+            ClientHead::new(features, Classifier::Mlp(ensemble))
+        }
+        None => {
+            let families = match choice {
+                HeadChoice::Auto => vec![Family::Logistic, Family::Mlp],
+                HeadChoice::Family(f) => vec![f],
+            };
+            let options = SelectOptions {
+                families,
+                feature_sets,
+                mlp_hidden: args.train.hidden,
+                mlp_members: args.train.heads,
+                mlp: args.train.options(),
+                folds: args.cv_folds,
+                ..SelectOptions::default()
+            };
+            reporter.stage("choosing the head by cross-validation on the training data");
+            let quiet = ctx.quiet;
+            select_head(
+                &x_train,
+                s_train,
+                train.labels(),
+                &classes,
+                &options,
+                &mut |c| {
+                    if !quiet {
+                        eprintln!("          {c}");
+                    }
+                },
+            )?
+        }
+    };
+    print_selection(&head);
+    if let Some(spent) = head
+        .classifier()
+        .training()
+        .into_iter()
+        .flatten()
+        .find_map(|t| t.dp.as_ref())
+    {
         println!(
             "differential privacy spent: ε = {:.3}, δ = {:e} (clip {}, noise multiplier {:.3})",
             spent.epsilon, spent.delta, spent.clip, spent.noise_multiplier
         );
     }
     head.save(&args.out)?;
-    let metrics = head.evaluate(f_test, test.labels())?;
-    let heads = match head.len() {
-        1 => String::new(),
-        k => format!(", {k} heads averaged"),
-    };
+    let metrics = head.evaluate(&x_test, s_test, test.labels())?;
     println!(
-        "fine-tuned on {} ({} train, {epochs} epochs{heads}); test ({} samples):\n{metrics}\nhead written to {}",
+        "fine-tuned on {} ({} train); test ({} samples):\n{metrics}\nhead written to {}",
         data.name(),
         train.len(),
         test.len(),
