@@ -289,7 +289,6 @@ fn fit_head(
     Ok((head, epochs))
 }
 
-
 /// The server's lower network pretrained on one source set, reusable for
 /// any number of targets ([`transfer_to`]).
 #[derive(Debug, Clone)]

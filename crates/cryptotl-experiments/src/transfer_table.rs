@@ -35,8 +35,8 @@ use cryptotl_head::{largest_train, pooled, tested_rows, Fold};
 
 use crate::logistic::{LogisticOptions, LogisticRegression};
 use cryptotl::pipeline::{
-    load_dataset, pretrain_source, train_head_folds, transfer_folds, DataSource,
-    EncryptedLink, HeadSpec, Progress, TargetData,
+    load_dataset, pretrain_source, train_head_folds, transfer_folds, DataSource, EncryptedLink,
+    HeadSpec, Progress, TargetData,
 };
 
 /// Settings of [`transfer_table`].

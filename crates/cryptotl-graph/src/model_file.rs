@@ -56,14 +56,21 @@ pub struct FloatModel {
     pub he_plan: Option<HePlan>,
 }
 
-/// A quantized model: the integer graph (with its input quantizer) and
-/// optionally an HE plan.
+/// A quantized model: the integer graph (with its input quantizer),
+/// optionally an HE plan, and the names of the data sets it was pretrained
+/// on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantizedModel {
     /// The quantized graph.
     pub graph: QuantizedGraph,
     /// The HE plan, if any.
     pub he_plan: Option<HePlan>,
+    /// Names of the public labeled data sets the lower network was
+    /// pretrained on, in training order (empty: not recorded). Saving and
+    /// loading check them with [`QuantizedModel::validate_sources`]; an empty list is
+    /// not written, so such a model file is the same as before the field
+    /// existed.
+    pub sources: Vec<String>,
 }
 
 /// A model file's content, float or quantized.
@@ -108,9 +115,15 @@ pub struct QuantizedModel {
 ///       "input_scale": { .. }, "output_scale": { .. } }
 ///   ],
 ///   "he_plan": { "params": { "degree": 8192, "plaintext_modulus": .., "moduli": [..] },
-///                "output_level": 1 }                               // or null
+///                "output_level": 1 },                              // or null
+///   "sources": ["rotten-tomatoes", "sms-spam"]    // quantized only; omitted when empty
 /// }
 /// ```
+///
+/// `sources` ([`QuantizedModel::sources`]) names the data sets the network
+/// was pretrained on; it is left out when there are none, so models without
+/// sources are written exactly as before the field existed (builds older
+/// than the field refuse files that have it, as any unknown field).
 ///
 /// Float weights are `F32` tensors, integer weights `I64` tensors (a
 /// polynomial layer's per-neuron coefficients form a `[width, degree + 1]`
@@ -129,7 +142,8 @@ pub struct QuantizedModel {
 /// the safetensors structure, that every referenced tensor is present with
 /// the dtype and shape the manifest and the layer parameters require, that no
 /// tensor is unreferenced or referenced twice, and finally the graph itself
-/// ([`Graph::validate`], [`QuantizedGraph::validate`]).
+/// ([`Graph::validate`], [`QuantizedGraph::validate`]) and the source names
+/// ([`QuantizedModel::validate_sources`]; a float model has none).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Model {
     /// A float model.
@@ -170,11 +184,12 @@ impl FloatModel {
 }
 
 impl QuantizedModel {
-    /// A quantized model without HE plan.
+    /// A quantized model without HE plan and sources.
     pub fn new(graph: QuantizedGraph) -> Self {
         QuantizedModel {
             graph,
             he_plan: None,
+            sources: Vec::new(),
         }
     }
 
@@ -186,6 +201,43 @@ impl QuantizedModel {
     /// Loads a quantized model from `dir`; errors if it holds a float model.
     pub fn load(dir: &Path) -> Result<Self> {
         Model::load(dir)?.into_quantized()
+    }
+
+    /// Most source names a model records ([`QuantizedModel::sources`]).
+    pub const MAX_SOURCES: usize = 64;
+    /// Longest source name, in bytes ([`QuantizedModel::sources`]).
+    pub const MAX_SOURCE_NAME_LEN: usize = 64;
+
+    /// Checks source names as [`QuantizedModel::sources`] records them: at most
+    /// [`QuantizedModel::MAX_SOURCES`] names, each 1 to [`QuantizedModel::MAX_SOURCE_NAME_LEN`] characters of
+    /// `a-z`, `0-9`, `.`, `_` and `-`, no name twice.
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidInput`] naming the first bad name (loading reports it
+    /// as [`GraphError::MalformedModel`]).
+    pub fn validate_sources(names: &[String]) -> Result<()> {
+        let bad = |msg: String| Err(GraphError::InvalidInput(format!("sources: {msg}")));
+        let (max_names, max_len) = (Self::MAX_SOURCES, Self::MAX_SOURCE_NAME_LEN);
+        if names.len() > max_names {
+            return bad(format!(
+                "{} names, at most {max_names} are allowed",
+                names.len()
+            ));
+        }
+        let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c);
+        let mut seen = BTreeSet::new();
+        for name in names {
+            if name.is_empty() || name.len() > max_len || !name.chars().all(allowed) {
+                return bad(format!(
+                    "{name:?} is not a source name (1 to {max_len} characters of a-z, 0-9, \
+                     '.', '_', '-')"
+                ));
+            }
+            if !seen.insert(name.as_str()) {
+                return bad(format!("{name:?} is named twice"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -282,6 +334,8 @@ struct Manifest {
     input_quantizer: Option<InputQuantizerEntry>,
     layers: Vec<LayerEntry>,
     he_plan: Option<HePlan>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sources: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -499,6 +553,7 @@ fn finish(
     input: Option<&InputQuantizer>,
     layers: Vec<LayerEntry>,
     he_plan: Option<&HePlan>,
+    sources: &[String],
     writer: &TensorWriter,
 ) -> Result<ModelBytes> {
     let weights = writer.serialize()?;
@@ -519,6 +574,7 @@ fn finish(
         }),
         layers,
         he_plan: he_plan.cloned(),
+        sources: sources.to_vec(),
     };
     let manifest =
         serde_json::to_vec_pretty(&manifest).map_err(json("cannot encode the manifest"))?;
@@ -574,6 +630,7 @@ fn encode_float(model: &FloatModel) -> Result<ModelBytes> {
         model.input.as_ref(),
         layers,
         model.he_plan.as_ref(),
+        &[],
         &w,
     )
 }
@@ -581,6 +638,7 @@ fn encode_float(model: &FloatModel) -> Result<ModelBytes> {
 fn encode_quantized(model: &QuantizedModel) -> Result<ModelBytes> {
     let graph = &model.graph;
     graph.validate()?;
+    QuantizedModel::validate_sources(&model.sources)?;
     let mut w = TensorWriter::default();
     let layers = graph
         .layers
@@ -625,6 +683,7 @@ fn encode_quantized(model: &QuantizedModel) -> Result<ModelBytes> {
         Some(&graph.input),
         layers,
         model.he_plan.as_ref(),
+        &model.sources,
         &w,
     )
 }
@@ -746,6 +805,11 @@ fn decode(manifest: &Manifest, weights: &[u8]) -> Result<Model> {
         .map(|q| decode_quantizer(q, manifest.input_dim))
         .transpose()?;
     let model = match manifest.kind {
+        ModelKind::Float if !manifest.sources.is_empty() => {
+            return Err(malformed(
+                "sources are recorded for quantized models only, found them in a float model",
+            ))
+        }
         ModelKind::Float => Model::Float(FloatModel {
             graph: decode_float_graph(manifest, &mut reader)?,
             input,
@@ -755,9 +819,14 @@ fn decode(manifest: &Manifest, weights: &[u8]) -> Result<Model> {
             let input = input.ok_or_else(|| {
                 malformed("a quantized model needs an input quantizer (input_quantizer is null)")
             })?;
+            QuantizedModel::validate_sources(&manifest.sources).map_err(|e| match e {
+                GraphError::InvalidInput(msg) => malformed(msg),
+                other => other,
+            })?;
             Model::Quantized(QuantizedModel {
                 graph: decode_quantized_graph(manifest, input, &mut reader)?,
                 he_plan: manifest.he_plan.clone(),
+                sources: manifest.sources.clone(),
             })
         }
     };

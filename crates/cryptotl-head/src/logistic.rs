@@ -628,7 +628,7 @@ fn f64_bytes(values: &[f64]) -> Vec<u8> {
 }
 
 fn from_f64_bytes(bytes: &[u8]) -> Option<Vec<f64>> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return None;
     }
     Some(
