@@ -52,6 +52,7 @@ fn quantized_model(seed: u64, d: usize) -> QuantizedModel {
     QuantizedModel {
         graph: q,
         he_plan: Some(plan()),
+        sources: Vec::new(),
     }
 }
 
@@ -409,6 +410,132 @@ fn missing_files_give_io_errors() {
     ));
 }
 
+fn names(names: &[&str]) -> Vec<String> {
+    names.iter().map(|&n| n.to_owned()).collect()
+}
+
+#[test]
+fn sources_round_trip_and_are_left_out_when_empty() {
+    let plain = quantized_model(9, 6);
+    let with = QuantizedModel {
+        sources: names(&["rotten-tomatoes", "sms_spam", "imdb.v2"]),
+        ..plain.clone()
+    };
+    let dir = common::TempDir::new("sources");
+    with.save(dir.path()).expect("saves");
+    assert_eq!(QuantizedModel::load(dir.path()).expect("loads"), with);
+
+    // Recorded in the manifest, in order.
+    let bytes = Model::Quantized(with.clone()).to_bytes().expect("encodes");
+    let m = manifest_json(&bytes);
+    assert_eq!(
+        m["sources"],
+        json!(["rotten-tomatoes", "sms_spam", "imdb.v2"])
+    );
+
+    // Without sources the key is absent, and the manifest is the one with
+    // sources minus that key: byte for byte what the format wrote before the
+    // field existed (same weights, same key order, same formatting).
+    let plain_bytes = Model::Quantized(plain.clone()).to_bytes().expect("encodes");
+    assert_eq!(plain_bytes.weights, bytes.weights);
+    let plain_manifest = manifest_json(&plain_bytes);
+    assert!(plain_manifest.get("sources").is_none());
+    let text = String::from_utf8(plain_bytes.manifest.clone()).expect("UTF-8");
+    assert!(!text.contains("sources"));
+    let mut stripped = m.clone();
+    stripped.as_object_mut().expect("object").remove("sources");
+    assert_eq!(stripped, plain_manifest);
+    // The key comes last; cutting it out of the text gives the bytes of the
+    // manifest without sources.
+    let with_text = String::from_utf8(bytes.manifest.clone()).expect("UTF-8");
+    let cut = with_text.find(",\n  \"sources\": [").expect("sources last");
+    assert!(with_text[cut..].ends_with("]\n}"));
+    assert_eq!(format!("{}\n}}", &with_text[..cut]), text);
+    let stripped = plain_bytes.manifest.clone();
+
+    // An old manifest (no key) loads with no sources; so does an explicit
+    // empty list.
+    let old = Model::from_bytes(&stripped, &bytes.weights).expect("decodes");
+    assert_eq!(old, Model::Quantized(plain.clone()));
+    let mut empty = m.clone();
+    empty["sources"] = json!([]);
+    let empty = serde_json::to_vec(&empty).expect("encodes");
+    assert_eq!(
+        Model::from_bytes(&empty, &bytes.weights).expect("decodes"),
+        Model::Quantized(plain)
+    );
+}
+
+#[test]
+fn invalid_sources_are_refused_on_save_and_on_load() {
+    let model = quantized_model(10, 5);
+    let good = QuantizedModel {
+        sources: names(&["a"]),
+        ..model.clone()
+    };
+    let bytes = Model::Quantized(good).to_bytes().expect("encodes");
+    let m = manifest_json(&bytes);
+    let too_long = "x".repeat(QuantizedModel::MAX_SOURCE_NAME_LEN + 1);
+    let too_many: Vec<String> = (0..=QuantizedModel::MAX_SOURCES)
+        .map(|i| format!("s{i}"))
+        .collect();
+    let longest = "x".repeat(QuantizedModel::MAX_SOURCE_NAME_LEN);
+    let most: Vec<String> = (0..QuantizedModel::MAX_SOURCES)
+        .map(|i| format!("s{i}"))
+        .collect();
+    assert!(QuantizedModel::validate_sources(&[longest]).is_ok());
+    assert!(QuantizedModel::validate_sources(&most).is_ok());
+    assert!(QuantizedModel::validate_sources(&[]).is_ok());
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (names(&[""]), "is not a source name"),
+        (names(&["Rotten"]), "is not a source name"),
+        (names(&["a b"]), "is not a source name"),
+        (names(&["a/b"]), "is not a source name"),
+        (names(&["caf\u{e9}"]), "is not a source name"),
+        (vec![too_long], "is not a source name"),
+        (names(&["a", "b", "a"]), "\"a\" is named twice"),
+        (too_many, "65 names, at most 64"),
+    ];
+    let dir = common::TempDir::new("bad-sources");
+    for (sources, message) in cases {
+        // Refused by the check and by save (nothing written) ...
+        let err = QuantizedModel::validate_sources(&sources).expect_err("invalid");
+        assert!(matches!(err, GraphError::InvalidInput(_)), "{err:?}");
+        assert!(err.to_string().contains(message), "{err}");
+        let bad = QuantizedModel {
+            sources: sources.clone(),
+            ..model.clone()
+        };
+        assert!(matches!(
+            bad.save(dir.path()),
+            Err(GraphError::InvalidInput(_))
+        ));
+        assert!(!dir.path().join(MANIFEST_FILE).exists());
+        // ... and on load, as a malformed model.
+        let mut edited = m.clone();
+        edited["sources"] = json!(sources);
+        let edited = serde_json::to_vec(&edited).expect("encodes");
+        let msg = malformed(Model::from_bytes(&edited, &bytes.weights));
+        assert!(msg.starts_with("sources: "), "{msg}");
+        assert!(msg.contains(message), "{msg}");
+    }
+    // Not a list of strings.
+    let mut edited = m.clone();
+    edited["sources"] = json!("a");
+    let edited = serde_json::to_vec(&edited).expect("encodes");
+    assert!(malformed(Model::from_bytes(&edited, &bytes.weights)).contains("manifest"));
+
+    // A float model records no sources.
+    let fbytes = Model::Float(float_model(10, 5))
+        .to_bytes()
+        .expect("encodes");
+    let mut f = manifest_json(&fbytes);
+    assert!(f.get("sources").is_none());
+    f["sources"] = json!(["a"]);
+    let f = serde_json::to_vec(&f).expect("encodes");
+    assert!(malformed(Model::from_bytes(&f, &fbytes.weights)).contains("quantized models only"));
+}
+
 #[test]
 fn invalid_models_are_not_saved() {
     let dir = common::TempDir::new("invalid");
@@ -449,7 +576,9 @@ proptest! {
         d in 3usize..12,
         bits in 2u32..16,
         per_channel in any::<bool>(),
+        sources in proptest::collection::btree_set("[a-z0-9._-]{1,64}", 0..4),
     ) {
+        let sources: Vec<String> = sources.into_iter().collect();
         let graph = Graph::cryptotl_lower(d, &mut common::rng(seed)).expect("valid");
         let scheme = if per_channel {
             WeightQuantization::per_output_channel(bits)
@@ -459,7 +588,7 @@ proptest! {
         .expect("valid");
         let q = QuantizedGraph::fuse_and_quantize(&graph, quantizer(seed, d), &scheme)
             .expect("quantizes");
-        let model = Model::Quantized(QuantizedModel { graph: q, he_plan: None });
+        let model = Model::Quantized(QuantizedModel { graph: q, he_plan: None, sources });
         let bytes = model.to_bytes().expect("encodes");
         prop_assert_eq!(Model::from_bytes(&bytes.manifest, &bytes.weights).expect("decodes"), model);
     }

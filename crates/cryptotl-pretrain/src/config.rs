@@ -43,6 +43,25 @@ pub enum TrainingMode {
     FloatOnly,
 }
 
+/// How [`pretrain_multi`](crate::pretrain_multi) weighs the sources in the
+/// loss, in the validation loss that early stopping watches, and in the
+/// combined accuracies of the report. With a single source both are the
+/// same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum SourceWeighting {
+    /// Every sample counts the same: the loss is the mean over all samples
+    /// of all sources, so a large source dominates.
+    #[default]
+    PerSample,
+    /// Every source counts the same: the loss is the mean over sources of
+    /// each source's mean loss. In a minibatch (drawn from the union), a
+    /// sample of source `s` is weighted by `N / (K · N_s)` (`N` training
+    /// samples in all, `K` sources, `N_s` of source `s`), so each
+    /// minibatch's loss is an unbiased estimate of that mean even when a
+    /// source is missing from the batch.
+    EqualSources,
+}
+
 /// Starting point of the trainable quadratic activation `a0 + a1 y + a2 y²`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub enum ActivationInit {
@@ -81,14 +100,20 @@ impl ActivationInit {
     }
 }
 
-/// Everything [`pretrain`](crate::pretrain) needs besides the data.
+/// Everything [`pretrain`](crate::pretrain) and
+/// [`pretrain_multi`](crate::pretrain_multi) need besides the data.
 ///
 /// [`PretrainConfig::default`] suits 384-d sentence embeddings with two
-/// classes; tests and small experiments lower `max_epochs`.
+/// classes; tests and small experiments lower `max_epochs`. The objective
+/// knobs (`label_smoothing`, `reconstruction`, `source_weighting`) default
+/// to what the trainer did before they existed, and configurations written
+/// without them still deserialize.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PretrainConfig {
     /// Number of classes of the temporary head (`>= 2`). Two classes use one
     /// logit and binary cross-entropy, more use softmax cross-entropy.
+    /// Ignored by [`pretrain_multi`](crate::pretrain_multi), where each
+    /// [`Source`](crate::Source) gives its own class count.
     pub classes: usize,
     /// The HE preset the model is served at: bounds the plaintext modulus
     /// and is what the HE plan is made for.
@@ -134,6 +159,32 @@ pub struct PretrainConfig {
     /// Whether to compute the HE plan ([`cryptotl_graph::plan`]) for the
     /// exported model (a calibration run under encryption: seconds).
     pub plan_he: bool,
+    /// Label smoothing `ε` of every head's cross-entropy, in `[0, 1)`: the
+    /// target distribution is `(1 − ε) · one-hot + ε / k` over the head's
+    /// `k` classes (two classes: the single logit's target is
+    /// `y (1 − ε) + ε / 2`). `0` is plain cross-entropy. Keeps the features
+    /// from sharpening towards the source's decision boundary alone.
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// Weight `λ >= 0` of an auxiliary reconstruction loss (`0`: off, and
+    /// nothing of it is computed). A linear decoder `ẑ = D f + c` (`D`:
+    /// `d × (d − 2)`, initialized to zero, trained with the network and
+    /// discarded at export) maps the lower network's output features `f`
+    /// (the training-mode forward pass: fake-quantized under QAT) back to
+    /// the *standardized input embedding* `z`, `z_j = (x_j − μ_j) / σ_j`
+    /// with `μ_j`, `σ_j` the mean and (population) standard deviation of
+    /// embedding feature `j` over the training samples of all sources
+    /// (`z_j = 0` where `σ_j = 0`). Each sample's loss becomes
+    /// `cross-entropy + λ · mean_j (ẑ_j − z_j)²`; training, validation and
+    /// early stopping all use that sum. It rewards features that keep what
+    /// is needed to recover the whole embedding, not only what separates
+    /// the source's classes.
+    #[serde(default)]
+    pub reconstruction: f64,
+    /// How [`pretrain_multi`](crate::pretrain_multi) weighs its sources
+    /// (no effect with one source).
+    #[serde(default)]
+    pub source_weighting: SourceWeighting,
 }
 
 impl Default for PretrainConfig {
@@ -154,6 +205,9 @@ impl Default for PretrainConfig {
             validation_fraction: 0.1,
             seed: 0,
             plan_he: true,
+            label_smoothing: 0.0,
+            reconstruction: 0.0,
+            source_weighting: SourceWeighting::PerSample,
         }
     }
 }
@@ -164,10 +218,19 @@ impl PretrainConfig {
     /// # Errors
     /// [`PretrainError::InvalidConfig`] naming the first bad field.
     pub fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(PretrainError::InvalidConfig(msg));
         if self.classes < 2 {
-            return bad(format!("need at least 2 classes, got {}", self.classes));
+            return Err(PretrainError::InvalidConfig(format!(
+                "need at least 2 classes, got {}",
+                self.classes
+            )));
         }
+        self.validate_shared()
+    }
+
+    /// Checks every field's range but `classes` (what
+    /// [`pretrain_multi`](crate::pretrain_multi) uses).
+    pub(crate) fn validate_shared(&self) -> Result<()> {
+        let bad = |msg: String| Err(PretrainError::InvalidConfig(msg));
         if let Some(bits) = &self.bits {
             bits.validate()?;
         }
@@ -205,6 +268,82 @@ impl PretrainConfig {
                 self.validation_fraction
             ));
         }
+        if !(self.label_smoothing.is_finite() && (0.0..1.0).contains(&self.label_smoothing)) {
+            return bad(format!(
+                "label smoothing must be in [0, 1), got {}",
+                self.label_smoothing
+            ));
+        }
+        if !(self.reconstruction.is_finite() && self.reconstruction >= 0.0) {
+            return bad(format!(
+                "reconstruction weight must be finite and >= 0, got {}",
+                self.reconstruction
+            ));
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A configuration written before the objective knobs existed still
+    /// deserializes, to the old behaviour.
+    #[test]
+    fn old_configs_deserialize_with_the_knobs_off() {
+        let mut json = serde_json::to_value(PretrainConfig::default()).expect("encodes");
+        let object = json.as_object_mut().expect("object");
+        for key in ["label_smoothing", "reconstruction", "source_weighting"] {
+            assert!(object.remove(key).is_some(), "{key}");
+        }
+        let old: PretrainConfig = serde_json::from_value(json).expect("decodes");
+        assert_eq!(old, PretrainConfig::default());
+        assert_eq!(old.label_smoothing, 0.0);
+        assert_eq!(old.reconstruction, 0.0);
+        assert_eq!(old.source_weighting, SourceWeighting::PerSample);
+    }
+
+    #[test]
+    fn knob_ranges_are_checked() {
+        let ok = |c: PretrainConfig| c.validate().is_ok();
+        let base = PretrainConfig::default();
+        for (eps, valid) in [
+            (0.0, true),
+            (0.1, true),
+            (0.99, true),
+            (1.0, false),
+            (-0.1, false),
+            (f64::NAN, false),
+        ] {
+            assert_eq!(
+                ok(PretrainConfig {
+                    label_smoothing: eps,
+                    ..base.clone()
+                }),
+                valid,
+                "{eps}"
+            );
+        }
+        for (w, valid) in [
+            (0.0, true),
+            (2.5, true),
+            (-1e-9, false),
+            (f64::INFINITY, false),
+            (f64::NAN, false),
+        ] {
+            assert_eq!(
+                ok(PretrainConfig {
+                    reconstruction: w,
+                    ..base.clone()
+                }),
+                valid,
+                "{w}"
+            );
+        }
+        // `classes` is checked by `validate` only.
+        let one = PretrainConfig { classes: 1, ..base };
+        assert!(!ok(one.clone()));
+        assert!(one.validate_shared().is_ok());
     }
 }

@@ -95,7 +95,8 @@ impl LabeledSet {
         Labeled::new(&self.inputs, &self.labels)
     }
 
-    fn pick(data: Labeled<'_>, indices: &[usize]) -> Self {
+    /// The samples of `data` at `indices`, in that order.
+    pub(crate) fn pick(data: Labeled<'_>, indices: &[usize]) -> Self {
         LabeledSet {
             inputs: indices.iter().map(|&i| data.inputs[i].clone()).collect(),
             labels: indices.iter().map(|&i| data.labels[i]).collect(),
@@ -132,11 +133,24 @@ pub(crate) fn split<R: Rng + ?Sized>(
             "need at least 2 samples to hold out a validation set, got {n}"
         )));
     }
+    let (train, val) = split_indices(n, fraction, rng);
+    Ok((LabeledSet::pick(data, &train), LabeledSet::pick(data, &val)))
+}
+
+/// The random draw of [`split`] for `n >= 2` samples and `0 < fraction < 1`
+/// (unchecked): shuffles `0..n` with `rng` and returns `(train,
+/// validation)` indices, `round(n · fraction)` (at least one, at most
+/// `n − 1`) held out.
+pub(crate) fn split_indices<R: Rng + ?Sized>(
+    n: usize,
+    fraction: f64,
+    rng: &mut R,
+) -> (Vec<usize>, Vec<usize>) {
     let held = ((n as f64 * fraction).round() as usize).clamp(1, n - 1);
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(rng);
-    let (val, train) = order.split_at(held);
-    Ok((LabeledSet::pick(data, train), LabeledSet::pick(data, val)))
+    let train = order.split_off(held);
+    (train, order)
 }
 
 #[cfg(test)]

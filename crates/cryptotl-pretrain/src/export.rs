@@ -136,7 +136,11 @@ pub(crate) fn export(
     };
     Ok(Exported {
         float_model,
-        model: QuantizedModel { graph: q, he_plan },
+        model: QuantizedModel {
+            graph: q,
+            he_plan,
+            sources: Vec::new(),
+        },
         bits,
         bits_source: source,
         plaintext_bits: required,

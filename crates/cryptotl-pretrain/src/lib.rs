@@ -18,6 +18,45 @@
 //!   exported artifacts (the float graph evaluator and the exact integer
 //!   evaluator), not on the training model.
 //!
+//! # Multi-source pretraining and the objective
+//!
+//! Features trained by cross-entropy on one source keep mostly what
+//! separates that source's classes, and transfer badly to other tasks.
+//! [`pretrain_multi`] trains one lower network on several labeled
+//! [`Source`]s at once, with one temporary head per source (its own class
+//! count): minibatches are drawn from the union of the sources and each
+//! sample's loss goes through its own source's head; `validation_fraction`
+//! of each source is held out (stratified by source) and early stopping
+//! watches the combined validation loss. The input quantizer and the bit
+//! widths are fitted on the union of the training parts, the export is the
+//! single-source one, and the served [`cryptotl_graph::QuantizedModel`]
+//! records the source names ([`QuantizedModel::sources`](cryptotl_graph::QuantizedModel::sources)).
+//! The result, a [`MultiPretrained`], reports each source's accuracies
+//! ([`SourceReport`]). With one source it is bit for bit what [`pretrain`]
+//! trains.
+//!
+//! Knobs of [`PretrainConfig`] that shape what the features keep, all
+//! inside the exactness constraints (the same quadratic activation, bit
+//! widths and 128-bit parameters; nothing of them is served), and all off
+//! by default (the defaults reproduce the trainer as it was before they
+//! existed):
+//!
+//! - [`source_weighting`](PretrainConfig::source_weighting): per-sample mean
+//!   or every source weighted equally ([`SourceWeighting`]);
+//! - [`label_smoothing`](PretrainConfig::label_smoothing): each head's
+//!   cross-entropy against `(1 − ε) · one-hot + ε / k`;
+//! - [`reconstruction`](PretrainConfig::reconstruction): an auxiliary
+//!   linear decoder from the output features back to the standardized
+//!   input embedding, its mean squared error added with weight `λ` (the
+//!   decoder is discarded at export);
+//! - [`weight_decay`](PretrainConfig::weight_decay): decoupled weight decay
+//!   (AdamW).
+//!
+//! The first layer is not widened: CryptoTL's lower network is `d → d` by
+//! construction ([`cryptotl_graph::Graph::cryptotl_lower_with`] and
+//! [`cryptotl_graph::LowerNetworkParams`]); a wider one would change the
+//! graph crate, the model file's shapes and the served feature dimension.
+//!
 //! # How training matches deployment
 //!
 //! The candle model (module `model`) holds exactly the parameters of the graph
@@ -61,6 +100,34 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Two sources, each with its own head, every source weighted equally and a
+//! reconstruction term:
+//!
+//! ```no_run
+//! use cryptotl_pretrain::{pretrain_multi, PretrainConfig, Source, SourceWeighting};
+//!
+//! # fn main() -> Result<(), cryptotl_pretrain::PretrainError> {
+//! # let (reviews, sentiment): (Vec<Vec<f32>>, Vec<usize>) = (vec![], vec![]);
+//! # let (messages, spam): (Vec<Vec<f32>>, Vec<usize>) = (vec![], vec![]);
+//! let sources = [
+//!     Source { name: "rotten-tomatoes".into(), inputs: &reviews, labels: &sentiment, classes: 2 },
+//!     Source { name: "sms-spam".into(), inputs: &messages, labels: &spam, classes: 2 },
+//! ];
+//! let config = PretrainConfig {
+//!     source_weighting: SourceWeighting::EqualSources,
+//!     reconstruction: 0.5,
+//!     ..PretrainConfig::default()
+//! };
+//! let trained = pretrain_multi(&sources, &config, &mut |_| {})?;
+//! for s in &trained.sources {
+//!     eprintln!("{}: quantized accuracy {:.3}", s.name, s.quantized_validation_accuracy);
+//! }
+//! assert_eq!(trained.model.sources, ["rotten-tomatoes", "sms-spam"]);
+//! trained.model.save(std::path::Path::new("model/"))?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod config;
 mod data;
@@ -69,13 +136,15 @@ mod export;
 mod fake_quant;
 mod head;
 mod model;
+mod multi;
 mod train;
 
-pub use config::{ActivationInit, PretrainConfig, QuantBits, TrainingMode};
+pub use config::{ActivationInit, PretrainConfig, QuantBits, SourceWeighting, TrainingMode};
 pub use data::{Labeled, LabeledSet, MIN_INPUT_DIM};
 pub use error::{PretrainError, Result};
 pub use export::{BitsSource, Exported};
 pub use head::Head;
+pub use multi::{pretrain_multi, MultiPretrained, Source, SourceReport};
 pub use train::{
     fit_input_quantizer, float_features, pretrain, pretrain_with_validation, quantized_features,
     EpochReport, PretrainReport, Pretrained,

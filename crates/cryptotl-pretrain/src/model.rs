@@ -1,4 +1,5 @@
-//! The candle mirror of CryptoTL's lower network plus the temporary head.
+//! The candle mirror of CryptoTL's lower network plus the temporary heads
+//! (one per source) and the optional reconstruction decoder.
 //!
 //! Parameters have exactly the shapes and meaning of the layers of
 //! [`Graph::cryptotl_lower_with`](cryptotl_graph::Graph::cryptotl_lower_with)
@@ -54,6 +55,48 @@ impl QuantContext {
     }
 }
 
+/// The linear reconstruction decoder `ẑ = D f + c` from the lower network's
+/// `d − 2` output features back to the `d` standardized input features
+/// (training only; discarded at export).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Decoder {
+    /// `D`, `d x (d − 2)`, row-major.
+    pub(crate) weights: Vec<f32>,
+    /// `c`, `d` values.
+    pub(crate) bias: Vec<f32>,
+}
+
+impl Decoder {
+    /// The all-zero decoder for input dimension `d` (no randomness, so
+    /// switching the reconstruction term on does not move the seeded
+    /// initialization of anything else).
+    pub(crate) fn zeros(d: usize) -> Self {
+        Decoder {
+            weights: vec![0.0; d * (d + 1 - LOWER_POOL_WINDOW)],
+            bias: vec![0.0; d],
+        }
+    }
+}
+
+/// Everything a [`Net`] is built from and [`Net::snapshot`] gives back.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NetParams {
+    /// The lower network.
+    pub(crate) lower: LowerNetworkParams,
+    /// One head per source.
+    pub(crate) heads: Vec<Head>,
+    /// The reconstruction decoder, if the term is on.
+    pub(crate) decoder: Option<Decoder>,
+}
+
+/// One head's variables.
+#[derive(Debug)]
+struct HeadVars {
+    w: Var,
+    b: Var,
+    classes: usize,
+}
+
 /// The trainable network.
 #[derive(Debug)]
 pub(crate) struct Net {
@@ -64,21 +107,37 @@ pub(crate) struct Net {
     act: Var,
     w2: Var,
     b2: Var,
-    wh: Var,
-    bh: Var,
-    classes: usize,
+    heads: Vec<HeadVars>,
+    decoder: Option<(Var, Var)>,
 }
 
 impl Net {
-    /// A network holding `lower` and `head` (input dimension `d`).
-    pub(crate) fn new(
-        d: usize,
-        lower: &LowerNetworkParams,
-        head: &Head,
-        device: &Device,
-    ) -> Result<Self> {
+    /// A network holding `params` (input dimension `d`).
+    pub(crate) fn new(d: usize, params: &NetParams, device: &Device) -> Result<Self> {
+        let lower = &params.lower;
         let p = d + 1 - LOWER_POOL_WINDOW;
         let (a0, a1, a2) = lower.activation.quadratic_coefficients();
+        let heads = params
+            .heads
+            .iter()
+            .map(|head| {
+                Ok(HeadVars {
+                    w: Var::from_slice(&head.weights, (head.outputs(), head.features), device)?,
+                    b: Var::from_slice(&head.bias, head.outputs(), device)?,
+                    classes: head.classes,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let decoder = params
+            .decoder
+            .as_ref()
+            .map(|dec| -> Result<(Var, Var)> {
+                Ok((
+                    Var::from_slice(&dec.weights, (d, p), device)?,
+                    Var::from_slice(&dec.bias, d, device)?,
+                ))
+            })
+            .transpose()?;
         Ok(Net {
             d,
             conv: Var::from_slice(&lower.conv_kernel, LOWER_CONV_KERNEL, device)?,
@@ -87,13 +146,13 @@ impl Net {
             act: Var::from_vec(vec![a0 as f32, a1 as f32, a2 as f32], 3, device)?,
             w2: Var::from_slice(&lower.dense2_weights, (p, p), device)?,
             b2: Var::from_slice(&lower.dense2_bias, p, device)?,
-            wh: Var::from_slice(&head.weights, (head.outputs(), head.features), device)?,
-            bh: Var::from_slice(&head.bias, head.outputs(), device)?,
-            classes: head.classes,
+            heads,
+            decoder,
         })
     }
 
-    /// The variables to optimize (the activation only if `train_activation`).
+    /// The variables to optimize: the lower network's, each head's, the
+    /// decoder's, and the activation's only if `train_activation`.
     pub(crate) fn vars(&self, train_activation: bool) -> Vec<Var> {
         let mut v = vec![
             self.conv.clone(),
@@ -101,17 +160,23 @@ impl Net {
             self.b1.clone(),
             self.w2.clone(),
             self.b2.clone(),
-            self.wh.clone(),
-            self.bh.clone(),
         ];
+        for head in &self.heads {
+            v.push(head.w.clone());
+            v.push(head.b.clone());
+        }
+        if let Some((w, b)) = &self.decoder {
+            v.push(w.clone());
+            v.push(b.clone());
+        }
         if train_activation {
             v.push(self.act.clone());
         }
         v
     }
 
-    /// The current parameters as graph weights and head.
-    pub(crate) fn snapshot(&self) -> Result<(LowerNetworkParams, Head)> {
+    /// The current parameters.
+    pub(crate) fn snapshot(&self) -> Result<NetParams> {
         let flat = |v: &Var| -> Result<Vec<f32>> { Ok(v.as_tensor().flatten_all()?.to_vec1()?) };
         let act = flat(&self.act)?;
         let lower = LowerNetworkParams {
@@ -124,14 +189,33 @@ impl Net {
             dense2_weights: flat(&self.w2)?,
             dense2_bias: flat(&self.b2)?,
         };
-        let weights = flat(&self.wh)?;
-        let head = Head {
-            features: self.d + 1 - LOWER_POOL_WINDOW,
-            classes: self.classes,
-            weights,
-            bias: flat(&self.bh)?,
-        };
-        Ok((lower, head))
+        let heads = self
+            .heads
+            .iter()
+            .map(|h| {
+                Ok(Head {
+                    features: self.d + 1 - LOWER_POOL_WINDOW,
+                    classes: h.classes,
+                    weights: flat(&h.w)?,
+                    bias: flat(&h.b)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let decoder = self
+            .decoder
+            .as_ref()
+            .map(|(w, b)| -> Result<Decoder> {
+                Ok(Decoder {
+                    weights: flat(w)?,
+                    bias: flat(b)?,
+                })
+            })
+            .transpose()?;
+        Ok(NetParams {
+            lower,
+            heads,
+            decoder,
+        })
     }
 
     /// The fused first linear map `M0 = W1 · Conv` (`d x d`), differentiable.
@@ -231,23 +315,59 @@ impl Net {
         Ok(h.matmul(&m2.t()?)?.broadcast_add(&b2)?)
     }
 
-    /// Head logits of a feature batch (`n x outputs`).
-    pub(crate) fn logits(&self, features: &Tensor) -> Result<Tensor> {
+    /// Logits of head `head` for a feature batch (`n x outputs`).
+    pub(crate) fn logits(&self, head: usize, features: &Tensor) -> Result<Tensor> {
+        let h = &self.heads[head];
         Ok(features
-            .matmul(&self.wh.as_tensor().t()?)?
-            .broadcast_add(self.bh.as_tensor())?)
+            .matmul(&h.w.as_tensor().t()?)?
+            .broadcast_add(h.b.as_tensor())?)
+    }
+
+    /// Mean squared error of the decoder's reconstruction of `target`
+    /// (`n x d`, the standardized inputs) from `features` (`n x (d − 2)`),
+    /// over samples and input features. `None` without a decoder.
+    pub(crate) fn reconstruction_loss(
+        &self,
+        features: &Tensor,
+        target: &Tensor,
+    ) -> Result<Option<Tensor>> {
+        let Some((w, b)) = &self.decoder else {
+            return Ok(None);
+        };
+        let z = features
+            .matmul(&w.as_tensor().t()?)?
+            .broadcast_add(b.as_tensor())?;
+        Ok(Some(z.sub(target)?.sqr()?.mean_all()?))
     }
 
     /// Mean loss of logits against labels: binary cross-entropy with logits
     /// for one logit (labels as `f32` 0/1), else softmax cross-entropy
-    /// (labels as `u32`).
-    pub(crate) fn loss(&self, logits: &Tensor, labels: &Labels) -> Result<Tensor> {
+    /// (labels as `u32`), with label smoothing `smoothing` (`0`: none; the
+    /// computation is then exactly the unsmoothed one).
+    pub(crate) fn loss(&self, logits: &Tensor, labels: &Labels, smoothing: f64) -> Result<Tensor> {
         match labels {
             Labels::Binary(y) => {
                 let z = logits.squeeze(1)?;
+                // Target y (1 − ε) + ε / 2.
+                let smoothed;
+                let y = if smoothing > 0.0 {
+                    smoothed = y.affine(1.0 - smoothing, 0.5 * smoothing)?;
+                    &smoothed
+                } else {
+                    y
+                };
                 // max(z, 0) − z y + log(1 + exp(−|z|)), stable for any z.
                 let softplus = z.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
                 Ok(z.relu()?.sub(&z.mul(y)?)?.add(&softplus)?.mean_all()?)
+            }
+            Labels::Classes(y) if smoothing > 0.0 => {
+                // (1 − ε) · NLL(y) + ε · mean over classes of −log p_k.
+                let log_p = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+                let nll = candle_nn::loss::nll(&log_p, y)?;
+                let uniform = log_p.mean_all()?.neg()?;
+                Ok(nll
+                    .affine(1.0 - smoothing, 0.0)?
+                    .add(&uniform.affine(smoothing, 0.0)?)?)
             }
             Labels::Classes(y) => Ok(candle_nn::loss::cross_entropy(logits, y)?),
         }
@@ -396,13 +516,17 @@ mod tests {
             .collect()
     }
 
-    fn params(d: usize, activation: [f64; 3], rng: &mut ChaCha8Rng) -> (LowerNetworkParams, Head) {
+    fn params(d: usize, activation: [f64; 3], rng: &mut ChaCha8Rng) -> NetParams {
         let mut lower = LowerNetworkParams::random(d, rng).expect("d >= 3");
         lower.activation = FloatPolynomial {
             coefficients: activation.to_vec(),
         };
         let head = Head::random(d - 2, 3, rng);
-        (lower, head)
+        NetParams {
+            lower,
+            heads: vec![head],
+            decoder: None,
+        }
     }
 
     fn rows(t: &Tensor) -> Vec<Vec<f32>> {
@@ -438,11 +562,11 @@ mod tests {
         fn float_forward_equals_graph(d in 3usize..24, seed in any::<u64>(),
                                       a0 in -0.5f64..0.5, a1 in -1.0f64..1.0, a2 in 0.1f64..2.0) {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let (lower, head) = params(d, [a0, a1, a2], &mut rng);
+            let params = params(d, [a0, a1, a2], &mut rng);
             let xs = unit_vectors(20, d, &mut rng);
-            let net = Net::new(d, &lower, &head, &Device::Cpu).expect("net");
+            let net = Net::new(d, &params, &Device::Cpu).expect("net");
             let ours = float_forward(&net, &xs, d);
-            let graph = Graph::cryptotl_lower_with(d, lower).expect("graph");
+            let graph = Graph::cryptotl_lower_with(d, params.lower).expect("graph");
             let reference = graph.evaluate_batch(&xs).expect("evaluates");
             let rel = rel_diff(&ours, &reference);
             prop_assert!(rel <= 1e-4, "relative difference {}", rel);
@@ -455,8 +579,8 @@ mod tests {
     fn deployed_fused_maps_are_bit_exact() {
         for d in [3usize, 5, 9, 16, 33] {
             let mut rng = ChaCha8Rng::seed_from_u64(100 + d as u64);
-            let (lower, head) = params(d, [0.0, 0.0, 1.0], &mut rng);
-            let net = Net::new(d, &lower, &head, &Device::Cpu).expect("net");
+            let params = params(d, [0.0, 0.0, 1.0], &mut rng);
+            let net = Net::new(d, &params, &Device::Cpu).expect("net");
             let (m0, m2) = net.fused_deployed().expect("fuses");
             let as_f32 = |t: Tensor| -> Vec<f32> {
                 t.flatten_all()
@@ -464,7 +588,7 @@ mod tests {
                     .and_then(|t| t.to_vec1())
                     .expect("values")
             };
-            let fused = Graph::cryptotl_lower_with(d, lower)
+            let fused = Graph::cryptotl_lower_with(d, params.lower)
                 .and_then(|g| g.fused())
                 .expect("fuses");
             let dense = |k: usize| match &fused.layers[k] {
@@ -480,11 +604,19 @@ mod tests {
     #[test]
     fn snapshot_round_trips() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let (lower, head) = params(11, [0.25, 0.5, 0.125], &mut rng);
-        let net = Net::new(11, &lower, &head, &Device::Cpu).expect("net");
-        let (l2, h2) = net.snapshot().expect("snapshot");
-        assert_eq!(l2, lower);
-        assert_eq!(h2, head);
+        let mut params = params(11, [0.25, 0.5, 0.125], &mut rng);
+        let net = Net::new(11, &params, &Device::Cpu).expect("net");
+        assert_eq!(net.snapshot().expect("snapshot"), params);
+        // Several heads (binary and multi-class) and a decoder.
+        params.heads.push(Head::random(9, 2, &mut rng));
+        params.decoder = Some(Decoder {
+            weights: (0..11 * 9).map(|i| i as f32 * 0.01).collect(),
+            bias: (0..11).map(|i| -(i as f32)).collect(),
+        });
+        let net = Net::new(11, &params, &Device::Cpu).expect("net");
+        assert_eq!(net.snapshot().expect("snapshot"), params);
+        assert_eq!(net.vars(true).len(), 5 + 2 * 2 + 2 + 1);
+        assert_eq!(net.vars(false).len(), 5 + 2 * 2 + 2);
     }
 
     /// One feature vector per sample.
@@ -500,11 +632,12 @@ mod tests {
         seed: u64,
     ) -> (Features, Features, Features) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let (lower, head) = params(d, activation, &mut rng);
+        let params = params(d, activation, &mut rng);
+        let lower = &params.lower;
         let train = unit_vectors(200, d, &mut rng);
         let test = unit_vectors(50, d, &mut rng);
         let input = InputQuantizer::fit(&train, bx).expect("fits");
-        let (_, q) = quantize_lower(&lower, &input, bw).expect("quantizes");
+        let (_, q) = quantize_lower(lower, &input, bw).expect("quantizes");
         let reference = q.evaluate_batch(&test).expect("evaluates");
 
         let levels: Vec<f32> = input
@@ -515,7 +648,7 @@ mod tests {
             .map(|v| v as f32)
             .collect();
         let x = Tensor::from_vec(levels, (test.len(), d), &Device::Cpu).expect("tensor");
-        let net = Net::new(d, &lower, &head, &Device::Cpu).expect("net");
+        let net = Net::new(d, &params, &Device::Cpu).expect("net");
         let ctx = QuantContext::new(&input, bw, &Device::Cpu).expect("context");
         let ours = rows(&net.features(&x, Some(&ctx)).expect("forward"));
         let float = float_forward(&net, &test, d);
@@ -556,5 +689,102 @@ mod tests {
             let rel = rel_diff(&ours, &reference);
             prop_assert!(rel <= 1e-4, "relative difference {}", rel);
         }
+    }
+
+    fn scalar(t: &Tensor) -> f64 {
+        f64::from(t.to_scalar::<f32>().expect("scalar"))
+    }
+
+    /// Label smoothing matches the cross-entropy against the smoothed
+    /// target distribution, written out per sample.
+    #[test]
+    fn label_smoothing_is_cross_entropy_against_the_smoothed_targets() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let net = Net::new(5, &params(5, [0.0, 0.0, 1.0], &mut rng), &Device::Cpu).expect("net");
+        let eps = 0.2;
+        // Binary: one logit.
+        let z = [1.5f32, -0.5, 0.25, -2.0];
+        let y = [1usize, 0, 0, 1];
+        let logits = Tensor::from_slice(&z, (4, 1), &Device::Cpu).expect("tensor");
+        let labels = Labels::new(&y, 2, &Device::Cpu).expect("labels");
+        let expected: f64 = z
+            .iter()
+            .zip(&y)
+            .map(|(&z, &y)| {
+                let t = y as f64 * (1.0 - eps) + eps / 2.0;
+                let p = 1.0 / (1.0 + (-f64::from(z)).exp());
+                -(t * p.ln() + (1.0 - t) * (1.0 - p).ln())
+            })
+            .sum::<f64>()
+            / 4.0;
+        let got = scalar(&net.loss(&logits, &labels, eps).expect("loss"));
+        assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+        // Three classes.
+        let z3 = [[1.0f32, 0.0, -1.0], [0.5, 2.0, 0.1]];
+        let y3 = [0usize, 2];
+        let logits = Tensor::new(&z3, &Device::Cpu).expect("tensor");
+        let labels = Labels::new(&y3, 3, &Device::Cpu).expect("labels");
+        let expected: f64 = z3
+            .iter()
+            .zip(&y3)
+            .map(|(row, &y)| {
+                let lse = row.iter().map(|&v| f64::from(v).exp()).sum::<f64>().ln();
+                (0..3)
+                    .map(|k| {
+                        let t = if k == y { 1.0 - eps } else { 0.0 } + eps / 3.0;
+                        -t * (f64::from(row[k]) - lse)
+                    })
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / 2.0;
+        let got = scalar(&net.loss(&logits, &labels, eps).expect("loss"));
+        assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+        // ε = 0 is plain cross-entropy.
+        let plain = scalar(
+            &candle_nn::loss::cross_entropy(
+                &logits,
+                match &labels {
+                    Labels::Classes(y) => y,
+                    Labels::Binary(_) => unreachable!(),
+                },
+            )
+            .expect("loss"),
+        );
+        assert_eq!(
+            scalar(&net.loss(&logits, &labels, 0.0).expect("loss")),
+            plain
+        );
+    }
+
+    /// The reconstruction loss is the decoder's mean squared error.
+    #[test]
+    fn reconstruction_loss_is_the_decoders_mean_squared_error() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let mut p = params(4, [0.0, 0.0, 1.0], &mut rng);
+        let f = Tensor::new(&[[1.0f32, 2.0], [0.0, -1.0]], &Device::Cpu).expect("tensor");
+        let target = Tensor::new(&[[0.0f32; 4], [1.0; 4]], &Device::Cpu).expect("tensor");
+        let net = Net::new(4, &p, &Device::Cpu).expect("net");
+        assert!(net.reconstruction_loss(&f, &target).expect("ok").is_none());
+        p.decoder = Some(Decoder::zeros(4));
+        let net = Net::new(4, &p, &Device::Cpu).expect("net");
+        // Zero decoder: the mean of the squared targets.
+        let mse = net
+            .reconstruction_loss(&f, &target)
+            .expect("ok")
+            .expect("on");
+        assert!((scalar(&mse) - 0.5).abs() < 1e-7);
+        // D = [[1, 0], [0, 1], [1, 1], [0, 0]], c = 0: rows (1, 2, 3, 0), (0, −1, −1, 0).
+        p.decoder = Some(Decoder {
+            weights: vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0],
+            bias: vec![0.0; 4],
+        });
+        let net = Net::new(4, &p, &Device::Cpu).expect("net");
+        let mse = net
+            .reconstruction_loss(&f, &target)
+            .expect("ok")
+            .expect("on");
+        let expected = ((1.0 + 4.0 + 9.0) + (1.0 + 4.0 + 4.0 + 1.0)) / 8.0;
+        assert!((scalar(&mse) - expected).abs() < 1e-6);
     }
 }
