@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use cryptotl_data::{check_disjoint_provenance, load_clean, split, Dataset, DatasetId};
 use cryptotl_embed::{Embedder, ModelSource};
+use cryptotl_graph::QuantizedModel;
 use cryptotl_head::{
     argmax, pooled, tested_rows, train_ensemble, Ensemble, Fold, HeadConfig, Metrics, TrainOptions,
     Trainer,
@@ -366,7 +367,15 @@ impl EncryptedLink {
     /// # Errors
     /// Model card, key generation or session failures.
     pub fn open(source: &SourceModel) -> Result<Self, Error> {
-        let server = LowerServer::new(source.pretrained.model.clone())?;
+        Self::for_model(&source.pretrained.model)
+    }
+
+    /// Like [`EncryptedLink::open`], for any quantized model.
+    ///
+    /// # Errors
+    /// Model card, key generation or session failures.
+    pub fn for_model(model: &QuantizedModel) -> Result<Self, Error> {
+        let server = LowerServer::new(model.clone())?;
         let t = Instant::now();
         let client = LowerClient::new(server.card())?;
         let key_bytes = client.evaluation_key_bytes()?;
@@ -378,6 +387,35 @@ impl EncryptedLink {
             evaluation_key_bytes: key_bytes.len(),
             keygen,
         })
+    }
+}
+
+impl EncryptedLink {
+    /// The server's features of `rows` through the encrypted session,
+    /// decrypted and dequantized, after checking that the decrypted integers
+    /// equal `model`'s quantized plaintext evaluation bit for bit.
+    ///
+    /// # Errors
+    /// [`Error::NotExact`] if they differ; exchange failures.
+    pub fn exact_features(
+        &self,
+        model: &QuantizedModel,
+        rows: &[Vec<f32>],
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(Vec<Vec<f32>>, ExchangeStats), Error> {
+        let (decrypted, stats) =
+            encrypted_features(&self.client, &self.session, rows, &mut |done, total| {
+                progress(Progress::Encrypted { done, total })
+            })?;
+        let quantized = model
+            .graph
+            .evaluate_integer_batch(&self.client.quantize(rows)?)?;
+        if decrypted != quantized {
+            return Err(Error::NotExact(
+                "decrypted features differ from the quantized model's".into(),
+            ));
+        }
+        Ok((dequantize_features(&self.client, &decrypted)?, stats))
     }
 }
 

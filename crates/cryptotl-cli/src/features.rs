@@ -151,6 +151,9 @@ pub(crate) fn encrypted_client_features(
     Ok(dequantize_features(&client, &features)?)
 }
 
+/// Raw embeddings, and the server's features when the head reads them.
+pub(crate) type HeadInputs = (Vec<Vec<f32>>, Option<Vec<Vec<f32>>>);
+
 /// What `head` reads for `texts`: their raw embeddings (cached on disk when
 /// `cached`), and the server's features when the head reads them (then
 /// `--model` or `--server` is required; otherwise the server is not
@@ -162,7 +165,7 @@ pub(crate) fn head_inputs<S: AsRef<str>>(
     texts: &[S],
     cached: bool,
     ctx: &mut Context,
-) -> Result<(Vec<Vec<f32>>, Option<Vec<Vec<f32>>>), Error> {
+) -> Result<HeadInputs, Error> {
     if head.needs_server() && !server.is_given() {
         return Err(Error::InvalidInput(format!(
             "this head reads the server's features ({}): give --model DIR or --server URL",

@@ -24,7 +24,6 @@ use cryptotl_head::ConfusionMatrix;
 use cryptotl::pipeline::{pretrain_source, train_head, Progress};
 use cryptotl::Error;
 
-use crate::logistic::LogisticRegression;
 use crate::transfer_table::{
     capped_dataset, embed_targets, plan_pairs, EmbeddedTarget, ExperimentOptions,
 };
@@ -72,7 +71,7 @@ fn logistic_train_test(
     train: (&[Vec<f32>], &[usize]),
     test: (&[Vec<f32>], &[usize]),
 ) -> Result<TrainTest, Error> {
-    let lr = LogisticRegression::fit(train.0, train.1, classes, &options.logistic)?;
+    let lr = cryptotl_head::LogisticHead::fit(train.0, train.1, classes, &options.logistic)?;
     let acc = |x: &[Vec<f32>], y: &[usize]| -> Result<f64, Error> {
         let pred = lr.predict(x)?;
         Ok(ConfusionMatrix::from_labels(y, &pred, classes)?.accuracy())

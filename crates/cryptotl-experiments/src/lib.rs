@@ -10,19 +10,27 @@
 //!   accuracy of each head and baseline),
 //! - [`quantization_gap`]: where the quantized network loses accuracy
 //!   against the float one,
-//! - [`LogisticRegression`]: the multinomial logistic-regression baseline.
+//! - [`learning_curves`]: accuracy against labels per class for every
+//!   client choice, `--head auto` and the baselines, with SVG plots
+//!   ([`CurvePlot`]).
 //!
 //! The examples of this crate (`transfer_table`, `seed_sweep`, `quant_gap`,
 //! `transfer_why`, `privacy_table`) run them at full size; see each one's
 //! header for its command.
 
+mod curve;
 mod diagnostics;
-mod logistic;
+mod plot;
 mod quant_gap;
 mod transfer_table;
 
+pub use curve::{
+    curves_on, draw_rows, in_domain, learning_curves, sizes_for, CurveData, CurveOptions,
+    CurveTable, Method, MethodCurve, PointStats, ServerChoice, ServerCurves, ServerSpec, Size,
+    TargetCurves,
+};
 pub use diagnostics::{transfer_diagnostics, DiagnosticRow, TrainTest};
-pub use logistic::{LogisticOptions, LogisticRegression};
+pub use plot::{CurvePlot, CurvePoint, CurveSeries, PlotError};
 pub use quant_gap::{quantization_gap, GapOptions, GapRow, VariantAccuracy};
 pub use transfer_table::{
     machine_description, plan_pairs, stratified_subsample, transfer_table, utc_date,

@@ -12,7 +12,7 @@
 //! Two no-transfer baselines are computed per target on the same seeded
 //! split: the client's head trained directly on the raw 384-d embeddings,
 //! and a multinomial logistic regression on the raw embeddings
-//! ([`LogisticRegression`]).
+//! ([`LogisticHead`], λ = 10⁻³).
 //!
 //! [`TransferTable::to_markdown`] writes `docs/results.md`, including plain
 //! statements computed from the numbers.
@@ -31,9 +31,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use cryptotl::Error;
-use cryptotl_head::{largest_train, pooled, tested_rows, Fold};
+use cryptotl_head::{largest_train, pooled, tested_rows, Fold, LogisticHead, LogisticOptions};
 
-use crate::logistic::{LogisticOptions, LogisticRegression};
 use cryptotl::pipeline::{
     load_dataset, pretrain_source, train_head_folds, transfer_folds, DataSource, EncryptedLink,
     HeadSpec, Progress, TargetData,
@@ -111,7 +110,7 @@ impl ExperimentOptions {
             head: TrainOptions::default(),
             head_hidden: HeadConfig::new(1, 2).hidden,
             head_members: 1,
-            logistic: LogisticOptions::default(),
+            logistic: LogisticOptions::default().with_l2(1e-3),
             max_source_samples: None,
             max_target_samples: None,
             cache,
@@ -460,11 +459,11 @@ pub fn transfer_table(
         let folds = data.folds(&y, options)?;
         let head_raw = train_head_folds(&data.classes, options.head_spec(), (&x, &y), &folds)?;
         let classes = data.classes.len();
-        let lr_pred = pooled(&folds, |fold| {
+        let lr_pred = pooled::<_, Error>(&folds, |fold| {
             let train_x = Fold::gather(&x, &fold.train);
             let train_y = Fold::gather(&y, &fold.train);
-            let lr = LogisticRegression::fit(&train_x, &train_y, classes, &options.logistic)?;
-            lr.predict(&Fold::gather(&x, &fold.test))
+            let lr = LogisticHead::fit(&train_x, &train_y, classes, &options.logistic)?;
+            Ok(lr.predict(&Fold::gather(&x, &fold.test))?)
         })?;
         let lr_scores = Scores::from(&ConfusionMatrix::from_labels(
             &Fold::gather(&y, &tested_rows(&folds)),

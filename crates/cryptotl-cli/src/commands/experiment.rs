@@ -4,9 +4,12 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use cryptotl::data::DatasetId;
 use cryptotl::embed::ModelSource;
 use cryptotl::Error;
-use cryptotl_experiments::{transfer_table, ExperimentOptions};
+use cryptotl_experiments::{
+    learning_curves, transfer_table, CurveOptions, ExperimentOptions, ServerChoice, Size,
+};
 
 use super::Context;
 use crate::flags::{folds_in_range, heads_in_range};
@@ -19,6 +22,82 @@ pub(crate) enum ExperimentCommand {
     /// no-transfer baselines (head and logistic regression on raw
     /// embeddings); written as markdown.
     Transfer(TransferArgs),
+    /// Learning curves: test accuracy against labels per class (8 … 256
+    /// and all, seeded draws, one fixed test split per target) for every
+    /// client choice (logistic regression or the MLP head on the server's
+    /// features, the raw embedding or both), `auto`, and the no-transfer
+    /// baselines, through single-source and multi-source servers; written
+    /// as markdown with one SVG plot per target.
+    Curve(CurveArgs),
+}
+
+/// Flags of `cryptotl experiment curve`.
+#[derive(Debug, Args)]
+pub(crate) struct CurveArgs {
+    /// Targets (comma-separated built-in names) [default: the seven
+    /// built-in targets].
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    targets: Vec<DatasetId>,
+    /// Servers: `single` (each pretraining source the provenance check
+    /// allows), `multi` (one server per target pretrained on
+    /// rotten-tomatoes, crowdflower, sms-spam and spamassassin minus the
+    /// target's family) or `both`.
+    #[arg(long, default_value = "both", value_parser = parse_servers)]
+    servers: ServerChoice,
+    /// Labels per class (comma-separated; `all` for the whole pool).
+    #[arg(long, value_name = "N,...", value_delimiter = ',', default_value = "8,16,32,64,128,256,all", value_parser = parse_size)]
+    sizes: Vec<Size>,
+    /// Seeded draws per size.
+    #[arg(long, default_value_t = 5, value_parser = draws_in_range)]
+    draws: usize,
+    /// Fraction of each target held out as its fixed test split.
+    #[arg(long, default_value_t = 0.3)]
+    test_fraction: f64,
+    /// Cap samples per target (stratified, seeded subsample).
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    max_target_samples: usize,
+    /// Cap samples per pretraining source.
+    #[arg(long, value_name = "N", default_value_t = 15000)]
+    max_source_samples: usize,
+    /// Folds of the cross-validation inside each draw (λ, and auto's choice).
+    #[arg(long, default_value_t = 5, value_parser = folds_in_range)]
+    cv_folds: usize,
+    /// Where to write the markdown [default: docs/curves/<embedding model>.md].
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// Parses `--servers`.
+fn parse_servers(s: &str) -> Result<ServerChoice, String> {
+    match s {
+        "single" => Ok(ServerChoice::Single),
+        "multi" => Ok(ServerChoice::Multi),
+        "both" => Ok(ServerChoice::Both),
+        other => Err(format!(
+            "unknown servers {other:?}: expected single, multi or both"
+        )),
+    }
+}
+
+/// Parses one `--sizes` entry.
+fn parse_size(s: &str) -> Result<Size, String> {
+    match s {
+        "all" => Ok(Size::All),
+        n => match n.parse::<usize>() {
+            Ok(k) if (2..=100_000).contains(&k) => Ok(Size::PerClass(k)),
+            _ => Err(format!(
+                "expected a count of labels per class (2 or more) or all, got {n:?}"
+            )),
+        },
+    }
+}
+
+/// Parses `--draws`: 1 to 50.
+fn draws_in_range(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(k) if (1..=50).contains(&k) => Ok(k),
+        _ => Err(format!("expected 1 to 50 draws, got {s:?}")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -47,7 +126,63 @@ pub(crate) struct TransferArgs {
 pub(crate) fn run(command: &ExperimentCommand, ctx: &mut Context) -> Result<(), Error> {
     match command {
         ExperimentCommand::Transfer(args) => transfer(args, ctx),
+        ExperimentCommand::Curve(args) => curve(args, ctx),
     }
+}
+
+/// `cryptotl experiment curve`.
+fn curve(args: &CurveArgs, ctx: &mut Context) -> Result<(), Error> {
+    let mut options = CurveOptions::new(ctx.cache.clone());
+    if !args.targets.is_empty() {
+        options.targets = args.targets.clone();
+    }
+    options.servers = args.servers;
+    options.sizes = args.sizes.clone();
+    options.draws = args.draws;
+    options.test_fraction = args.test_fraction;
+    options.max_target_samples = Some(args.max_target_samples);
+    options.max_source_samples = Some(args.max_source_samples);
+    options.select.folds = args.cv_folds;
+    options.embedding_model = ctx.embedding_model.clone();
+    let model_name = ctx.embedding_model.to_string().replace(['/', '\\'], "_");
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("docs/curves/{model_name}.md")));
+    let dir = out.parent().map(PathBuf::from).unwrap_or_default();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
+        context: format!("creating {}", dir.display()),
+        source: e,
+    })?;
+    let reporter = &mut ctx.reporter;
+    let table = learning_curves(&options, &mut |p| reporter.progress(p))?;
+    reporter.finish_bar();
+    let mut plots = std::collections::BTreeMap::new();
+    for t in &table.targets {
+        let file = format!("{model_name}-{}.svg", t.target);
+        table
+            .plot(t)
+            .write_svg(&dir.join(&file), 900, 560)
+            .map_err(|e| Error::InvalidInput(format!("plotting {}: {e}", t.target)))?;
+        plots.insert(t.target, file);
+    }
+    let command = std::iter::once("cryptotl".to_owned())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let markdown = table.to_markdown(&command, &plots);
+    std::fs::write(&out, &markdown).map_err(|e| Error::Io {
+        context: format!("writing {}", out.display()),
+        source: e,
+    })?;
+    println!("{markdown}");
+    eprintln!(
+        "wrote {} and {} plots in {}",
+        out.display(),
+        plots.len(),
+        dir.display()
+    );
+    Ok(())
 }
 
 /// `cryptotl experiment transfer`.
