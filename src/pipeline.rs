@@ -19,10 +19,13 @@ use cryptotl_data::{check_disjoint_provenance, load_clean, split, Dataset, Datas
 use cryptotl_embed::{Embedder, ModelSource};
 use cryptotl_graph::QuantizedModel;
 use cryptotl_head::{
-    argmax, pooled, tested_rows, train_ensemble, Ensemble, Fold, HeadConfig, Metrics, TrainOptions,
-    Trainer,
+    argmax, pooled, select_head, tested_rows, train_ensemble, ClientHead, Ensemble, FeatureSet,
+    Fold, HeadConfig, Metrics, SelectOptions, TrainOptions, Trainer,
 };
-use cryptotl_pretrain::{pretrain, EpochReport, PretrainConfig, PretrainReport, Pretrained};
+use cryptotl_pretrain::{
+    pretrain, pretrain_multi, EpochReport, PretrainConfig, PretrainReport, Pretrained, Source,
+    SourceReport,
+};
 use cryptotl_protocol::{
     dequantize_features, encrypted_features, ExchangeStats, LowerClient, LowerServer, Session,
 };
@@ -106,6 +109,58 @@ pub fn check_trainable(data: &Dataset) -> Result<(), Error> {
     Ok(())
 }
 
+/// The name a data set is recorded under among a model's pretraining
+/// sources: its built-in name as is; for a file, the file's stem,
+/// lower-cased, with characters outside `a-z 0-9 . _ -` replaced by `-`, at
+/// most 64 characters (`source` if nothing is left).
+///
+/// ```
+/// use cryptotl::pipeline::source_name;
+///
+/// assert_eq!(source_name("rotten-tomatoes"), "rotten-tomatoes");
+/// assert_eq!(source_name("/data/My Reviews.csv"), "my-reviews");
+/// assert_eq!(source_name("???"), "---");
+/// assert_eq!(source_name(""), "source");
+/// ```
+pub fn source_name(name: &str) -> String {
+    let path = Path::new(name);
+    let stem = match path.extension() {
+        Some(_) => path.file_stem().and_then(|s| s.to_str()).unwrap_or(name),
+        None => path.file_name().and_then(|s| s.to_str()).unwrap_or(name),
+    };
+    let cleaned: String = stem
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if cleaned.is_empty() {
+        "source".into()
+    } else {
+        cleaned
+    }
+}
+
+/// Refuses a server pretrained on a built-in data set of the target's
+/// provenance family (`sources` as its model card lists them; names that
+/// are not built-in data sets are not checked).
+///
+/// # Errors
+/// [`cryptotl_data::DataError::ProvenanceConflict`] naming both.
+pub fn check_server_provenance(sources: &[String], target: &DataSource) -> Result<(), Error> {
+    let DataSource::Builtin(target) = target else {
+        return Ok(());
+    };
+    let ids: Vec<DatasetId> = sources.iter().filter_map(|s| s.parse().ok()).collect();
+    Ok(cryptotl_data::check_disjoint_ids(&ids, *target)?)
+}
+
 /// Progress of a pipeline run, for the caller to display.
 #[derive(Debug, Clone)]
 pub enum Progress {
@@ -125,8 +180,12 @@ pub enum Progress {
 /// Settings of [`run_transfer`].
 #[derive(Debug, Clone)]
 pub struct TransferOptions {
-    /// The server's public pretraining set.
-    pub source: DataSource,
+    /// The server's public pretraining sets (several: one lower network,
+    /// one output head per set).
+    pub sources: Vec<DataSource>,
+    /// Cap on each source's samples (stratified, seeded subsample); `None`:
+    /// all.
+    pub max_source_samples: Option<usize>,
     /// The client's private target set.
     pub target: DataSource,
     /// Fraction of the target held out for testing (stratified, seeded).
@@ -143,6 +202,13 @@ pub struct TransferOptions {
     /// `head.seed`, `head.seed + 1`, …) whose probabilities are averaged;
     /// 1 (the default) is a single head.
     pub head_members: usize,
+    /// `Some`: the client's head is chosen by cross-validation on its
+    /// training data among these candidates (`--head auto`), the same
+    /// choice then trained on the float and quantized features too, and
+    /// the best no-transfer choice is reported beside it. `None`: the MLP
+    /// head of `head`, `head_hidden`, `head_members` on the server's
+    /// features.
+    pub select: Option<SelectOptions>,
     /// Cache directory for the embedding model, data sets and embeddings.
     pub cache: PathBuf,
     /// The embedding model: a built-in one (default all-MiniLM-L6-v2) or a
@@ -151,10 +217,14 @@ pub struct TransferOptions {
 }
 
 impl TransferOptions {
-    /// The bundled default: pretrain on Rotten Tomatoes, transfer to UCI IMDB.
+    /// The bundled default: pretrain on Rotten Tomatoes, transfer to UCI
+    /// IMDB, the MLP head (see [`TransferOptions::demo_auto`] for the
+    /// default of `cryptotl demo`).
     pub fn demo(cache: PathBuf) -> Self {
         Self {
-            source: DataSource::Builtin(DatasetId::RottenTomatoes),
+            sources: vec![DataSource::Builtin(DatasetId::RottenTomatoes)],
+            max_source_samples: None,
+            select: None,
             target: DataSource::Builtin(DatasetId::UciImdb),
             test_fraction: 0.2,
             seed: 0,
@@ -221,6 +291,24 @@ pub struct TransferReport {
     pub evaluation_key_bytes: usize,
     /// Stage times.
     pub times: StageTimes,
+    /// Per source of a multi-source server: its head's validation accuracy.
+    pub sources: Vec<SourceReport>,
+    /// With [`TransferOptions::select`]: the choice and the no-transfer
+    /// baseline.
+    pub auto: Option<AutoReport>,
+}
+
+/// What `--head auto` chose, and the best head without transfer.
+#[derive(Debug, Clone)]
+pub struct AutoReport {
+    /// The head chosen on the encrypted features' training part (its
+    /// family, feature set and cross-validation scores).
+    pub head: ClientHead,
+    /// The best no-transfer choice (the same selection over the raw
+    /// embedding only), on the test part.
+    pub baseline: HeadResult,
+    /// That baseline's family and λ.
+    pub baseline_choice: String,
 }
 
 /// How the client's head is trained.
@@ -304,6 +392,84 @@ pub struct SourceModel {
     pub embed: Duration,
     /// Time spent pretraining.
     pub pretrain: Duration,
+    /// Per source, for a multi-source server: sizes and the validation
+    /// accuracy of its head (empty for one source: see `pretrained.report`).
+    pub sources: Vec<SourceReport>,
+}
+
+/// Server: embeds every source and pretrains one lower network on them, one
+/// output head per source ([`pretrain_multi`]); one source is
+/// [`pretrain_source`]. The served model records the sources' names
+/// ([`source_name`]). The model's name is the names joined by `+`, and
+/// `pretrained.head` the first source's head.
+///
+/// # Errors
+/// Embedding or pretraining failures; no sources.
+pub fn pretrain_sources(
+    embedder: &Embedder,
+    sources: &[Dataset],
+    config: &PretrainConfig,
+    cache: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<SourceModel, Error> {
+    let names: Vec<String> = sources.iter().map(|d| source_name(d.name())).collect();
+    if let [source] = sources {
+        let mut model = pretrain_source(embedder, source, config, cache, progress)?;
+        model.pretrained.model.sources = names;
+        return Ok(model);
+    }
+    if sources.is_empty() {
+        return Err(Error::InvalidInput("no pretraining source".into()));
+    }
+    let t = Instant::now();
+    let mut inputs = Vec::with_capacity(sources.len());
+    for source in sources {
+        progress(Progress::Stage(format!(
+            "embedding {} texts of {} (cached after the first run)",
+            source.len(),
+            source.name()
+        )));
+        inputs.push(embedder.embed_cached(source.texts(), cache)?);
+    }
+    let embed = t.elapsed();
+    let len = sources.iter().map(Dataset::len).sum();
+    progress(Progress::Stage(format!(
+        "server: pretraining the lower network on {} ({len} samples, one head per source)",
+        names.join(", ")
+    )));
+    let t = Instant::now();
+    let labeled: Vec<Source<'_>> = sources
+        .iter()
+        .zip(&inputs)
+        .zip(&names)
+        .map(|((data, x), name)| Source {
+            name: name.clone(),
+            inputs: x,
+            labels: data.labels(),
+            classes: data.classes().len(),
+        })
+        .collect();
+    let multi = pretrain_multi(&labeled, config, &mut |e| {
+        progress(Progress::PretrainEpoch(e))
+    })?;
+    let head = multi
+        .heads
+        .first()
+        .map(|(_, h)| h.clone())
+        .ok_or_else(|| Error::InvalidInput("no pretraining head".into()))?;
+    Ok(SourceModel {
+        name: names.join("+"),
+        len,
+        pretrained: Pretrained {
+            float_model: multi.float_model,
+            model: multi.model,
+            head,
+            report: multi.report,
+        },
+        embed,
+        pretrain: t.elapsed(),
+        sources: multi.sources,
+    })
 }
 
 /// Server: embeds `source` and pretrains the lower network on it.
@@ -345,6 +511,7 @@ pub fn pretrain_source(
         pretrained,
         embed,
         pretrain: t.elapsed(),
+        sources: Vec::new(),
     })
 }
 
@@ -553,6 +720,130 @@ pub fn transfer_folds(
     })
 }
 
+/// Client, with `--head auto`: computes float, quantized and encrypted
+/// features of a target through `source`'s lower network (encrypted over
+/// `link`, checked bit-exact), chooses the head by cross-validation on the
+/// encrypted features' training part ([`select_head`] over `select`'s
+/// candidates), trains the same choice (family, feature set, λ) on the float
+/// and quantized features, and tests all three on the test part; also the
+/// best no-transfer choice over the raw embedding.
+///
+/// # Errors
+/// [`Error::NotExact`] if decrypted features differ from the quantized
+/// model's; exchange and training failures.
+pub fn transfer_auto(
+    target: &TargetData<'_>,
+    source: &SourceModel,
+    link: &EncryptedLink,
+    select: &SelectOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(TargetTransfer, AutoReport), Error> {
+    let pretrained = &source.pretrained;
+    let all = target.rows();
+    let float = pretrained.float_features(&all)?;
+    progress(Progress::Stage(
+        "client: encryption; server: encrypted evaluation".into(),
+    ));
+    let (encrypted, exchange) = link.exact_features(&pretrained.model, &all, progress)?;
+    let quantized = pretrained.quantized_features(&all)?;
+    let n = target.x_train.len();
+    let (y_train, y_test) = (target.y_train, target.y_test);
+    let t = Instant::now();
+    progress(Progress::Stage(
+        "client: choosing the head by cross-validation on the training part".into(),
+    ));
+    let head = select_head(
+        target.x_train,
+        Some(&encrypted[..n]),
+        y_train,
+        target.classes,
+        select,
+        &mut |_| {},
+    )?;
+    let chosen = head
+        .selection()
+        .and_then(|s| s.chosen())
+        .map(|c| (c.family, c.features, c.l2));
+    let same_choice = match chosen {
+        Some((family, features, l2)) => SelectOptions {
+            l2_grid: l2.map_or_else(|| select.l2_grid.clone(), |l2| vec![l2]),
+            ..select.clone().only(family, features)
+        },
+        None => select
+            .clone()
+            .only(head.classifier().family(), head.features()),
+    };
+    let result = |features: &[Vec<f32>], head: Option<&ClientHead>| -> Result<HeadResult, Error> {
+        let trained;
+        let head = match head {
+            Some(h) => h,
+            None => {
+                trained = select_head(
+                    target.x_train,
+                    Some(&features[..n]),
+                    y_train,
+                    target.classes,
+                    &same_choice,
+                    &mut |_| {},
+                )?;
+                &trained
+            }
+        };
+        let metrics = head.evaluate(target.x_test, Some(&features[n..]), y_test)?;
+        let predictions = head.predict(target.x_test, Some(&features[n..]))?;
+        Ok(HeadResult {
+            metrics,
+            predictions,
+            epochs: 0,
+        })
+    };
+    let encrypted_result = result(&encrypted, Some(&head))?;
+    let quantized_result = result(&quantized, None)?;
+    let float_result = result(&float, None)?;
+    progress(Progress::Stage("client: the no-transfer baseline".into()));
+    let raw_only = SelectOptions {
+        feature_sets: vec![FeatureSet::Raw],
+        ..select.clone()
+    };
+    let baseline_head = select_head(
+        target.x_train,
+        None,
+        y_train,
+        target.classes,
+        &raw_only,
+        &mut |_| {},
+    )?;
+    let baseline_choice = baseline_head
+        .selection()
+        .and_then(|s| s.chosen())
+        .map_or_else(
+            || baseline_head.classifier().family().to_string(),
+            ToString::to_string,
+        );
+    let baseline = HeadResult {
+        metrics: baseline_head.evaluate(target.x_test, None, y_test)?,
+        predictions: baseline_head.predict(target.x_test, None)?,
+        epochs: 0,
+    };
+    let identical_predictions = encrypted_result.predictions == quantized_result.predictions;
+    Ok((
+        TargetTransfer {
+            float: float_result,
+            quantized: quantized_result,
+            encrypted: encrypted_result,
+            exact_features: true,
+            identical_predictions,
+            exchange,
+            heads: t.elapsed(),
+        },
+        AutoReport {
+            head,
+            baseline,
+            baseline_choice,
+        },
+    ))
+}
+
 /// Trains the client's head on `train` and evaluates it on `test`: the
 /// same head and options as in [`transfer_to`], on any features (e.g. raw
 /// embeddings, for a no-transfer baseline).
@@ -621,9 +912,16 @@ pub fn run_transfer(
     ));
     let t = Instant::now();
     let embedder = options.embedding_model.load(cache)?;
-    let source = load_dataset(&options.source, cache)?;
     let target = load_dataset(&options.target, cache)?;
-    check_disjoint_provenance(&source, &target)?;
+    let mut sources = Vec::with_capacity(options.sources.len());
+    for source in &options.sources {
+        let data = load_dataset(source, cache)?;
+        check_disjoint_provenance(&data, &target)?;
+        sources.push(match options.max_source_samples {
+            Some(max) => cryptotl_data::stratified_subsample(&data, max, options.seed)?,
+            None => data,
+        });
+    }
     if target.classes().len() < 2 {
         return Err(Error::InvalidInput(format!(
             "the target {} has fewer than two classes",
@@ -633,7 +931,7 @@ pub fn run_transfer(
     let (target_train, target_test) = split(&target, options.test_fraction, options.seed)?;
     times.setup = t.elapsed();
 
-    let model = pretrain_source(&embedder, &source, &options.pretrain, cache, progress)?;
+    let model = pretrain_sources(&embedder, &sources, &options.pretrain, cache, progress)?;
     times.pretrain = model.pretrain;
 
     progress(Progress::Stage(format!(
@@ -657,7 +955,16 @@ pub fn run_transfer(
         x_test: &x_test,
         y_test: target_test.labels(),
     };
-    let result = transfer_to(&data, &model, &link, options.head_spec(), progress)?;
+    let (result, auto) = match &options.select {
+        Some(select) => {
+            let (result, auto) = transfer_auto(&data, &model, &link, select, progress)?;
+            (result, Some(auto))
+        }
+        None => (
+            transfer_to(&data, &model, &link, options.head_spec(), progress)?,
+            None,
+        ),
+    };
     times.heads = result.heads;
 
     Ok(TransferReport {
@@ -677,5 +984,7 @@ pub fn run_transfer(
         exchange: result.exchange,
         evaluation_key_bytes: link.evaluation_key_bytes,
         times,
+        sources: model.sources,
+        auto,
     })
 }

@@ -42,6 +42,7 @@ fn source() -> SourceModel {
         pretrained,
         embed: Duration::ZERO,
         pretrain: Duration::ZERO,
+        sources: Vec::new(),
     }
 }
 

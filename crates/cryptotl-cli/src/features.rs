@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use cryptotl::graph::QuantizedModel;
 use cryptotl::head::ClientHead;
+use cryptotl::pipeline::{check_server_provenance, DataSource};
 use cryptotl::serve::{ClientOptions, RemoteServer};
 use cryptotl::{
     dequantize_features, encrypted_features_with_progress, local_server_packing, offer_packing,
@@ -88,11 +89,15 @@ fn client_for(
 /// The client side of the encrypted feature exchange, against a model
 /// served in this process or a remote `cryptotl serve`: keys, encryption,
 /// evaluation by the server, decryption, dequantization.
+///
+/// With `target`, a server pretrained on the target's provenance family is
+/// refused before any sample is encrypted.
 pub(crate) fn encrypted_client_features(
     local_model: Option<QuantizedModel>,
     server: &ServerFlags,
     client_flags: &ClientFlags,
     embeddings: &[Vec<f32>],
+    target: Option<&DataSource>,
     reporter: &mut Reporter,
 ) -> Result<Vec<Vec<f32>>, Error> {
     let local;
@@ -103,6 +108,9 @@ pub(crate) fn encrypted_client_features(
         match (local_model, &server.server) {
             (Some(model), _) => {
                 let choice = local_server_packing(client_flags.packing, embeddings.len());
+                if let Some(target) = target {
+                    check_server_provenance(&model.sources, target)?;
+                }
                 let (offered, offer) = offer_packing(LowerServer::new(model)?, choice, || {
                     reporter.stage("planning slot packing (calibration run)");
                 })?;
@@ -125,6 +133,9 @@ pub(crate) fn encrypted_client_features(
                 };
                 reporter.stage(&format!("connecting to {url}"));
                 remote = RemoteServer::connect(url, options)?;
+                if let Some(target) = target {
+                    check_server_provenance(&remote.card().sources, target)?;
+                }
                 let client = client_for(remote.card(), client_flags, embeddings.len(), reporter)?;
                 let keys = client.evaluation_key_bytes()?;
                 reporter.stage("uploading evaluation keys (once per session)");
@@ -155,7 +166,8 @@ pub(crate) fn encrypted_client_features(
 pub(crate) type HeadInputs = (Vec<Vec<f32>>, Option<Vec<Vec<f32>>>);
 
 /// What `head` reads for `texts`: their raw embeddings (cached on disk when
-/// `cached`), and the server's features when the head reads them (then
+/// they are a labeled `target`'s, which is also checked against the
+/// server's provenance), and the server's features when the head reads them (then
 /// `--model` or `--server` is required; otherwise the server is not
 /// contacted).
 pub(crate) fn head_inputs<S: AsRef<str>>(
@@ -163,7 +175,7 @@ pub(crate) fn head_inputs<S: AsRef<str>>(
     server: &ServerFlags,
     client: &ClientFlags,
     texts: &[S],
-    cached: bool,
+    target: Option<&DataSource>,
     ctx: &mut Context,
 ) -> Result<HeadInputs, Error> {
     if head.needs_server() && !server.is_given() {
@@ -178,7 +190,7 @@ pub(crate) fn head_inputs<S: AsRef<str>>(
     } else {
         None
     };
-    let raw = if cached {
+    let raw = if target.is_some() {
         embedder.embed_cached(texts, &ctx.cache)?
     } else {
         embedder.embed(texts)?
@@ -188,6 +200,7 @@ pub(crate) fn head_inputs<S: AsRef<str>>(
             .stage("the head reads the raw embeddings only: the server is not contacted");
         return Ok((raw, None));
     }
-    let features = encrypted_client_features(local_model, server, client, &raw, &mut ctx.reporter)?;
+    let features =
+        encrypted_client_features(local_model, server, client, &raw, target, &mut ctx.reporter)?;
     Ok((raw, Some(features)))
 }

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use cryptotl::graph::PackingChoice;
-use cryptotl::head::{HeadConfig, TrainOptions, MAX_MEMBERS};
-use cryptotl::pretrain::{PretrainConfig, QuantBits, TrainingMode};
+use cryptotl::head::{Criterion, HeadConfig, SelectOptions, TrainOptions, MAX_MEMBERS};
+use cryptotl::pretrain::{PretrainConfig, QuantBits, SourceWeighting, TrainingMode};
 
+/// How the server's lower network is pretrained.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct PretrainFlags {
     /// Maximum pretraining epochs (early stopping on a validation split).
@@ -25,6 +26,22 @@ pub(crate) struct PretrainFlags {
     /// Seed of pretraining.
     #[arg(long, default_value_t = 0)]
     pub(crate) pretrain_seed: u64,
+    /// Label smoothing ε of the pretraining heads' cross-entropy (0 to
+    /// below 1; 0 = off).
+    #[arg(long, default_value_t = 0.0, value_name = "EPSILON")]
+    pub(crate) label_smoothing: f64,
+    /// Weight of the reconstruction term (a linear decoder from the lower
+    /// network's features back to the standardized input, trained along and
+    /// discarded; keeps information the heads do not need; 0 = off).
+    #[arg(long, default_value_t = 0.0, value_name = "WEIGHT")]
+    pub(crate) reconstruction: f64,
+    /// Decoupled weight decay of pretraining (AdamW).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) pretrain_weight_decay: f64,
+    /// With several sources, weight each source equally in the loss
+    /// (default: each sample equally).
+    #[arg(long)]
+    pub(crate) equal_sources: bool,
 }
 
 impl PretrainFlags {
@@ -41,11 +58,20 @@ impl PretrainFlags {
                 TrainingMode::QuantizationAware
             },
             seed: self.pretrain_seed,
+            label_smoothing: self.label_smoothing,
+            reconstruction: self.reconstruction,
+            weight_decay: self.pretrain_weight_decay,
+            source_weighting: if self.equal_sources {
+                SourceWeighting::EqualSources
+            } else {
+                SourceWeighting::PerSample
+            },
             ..PretrainConfig::default()
         }
     }
 }
 
+/// How the client's MLP head is trained.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct HeadFlags {
     /// Maximum head epochs (early stopping on a validation split).
@@ -139,4 +165,68 @@ pub(crate) const MAX_FOLDS: usize = 20;
 /// Parses `--folds`: 2 to [`MAX_FOLDS`].
 pub(crate) fn folds_in_range(s: &str) -> Result<usize, String> {
     count_in_range(s, 2, MAX_FOLDS, "folds")
+}
+
+/// How `--head auto` cross-validates its candidates.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CvFlags {
+    /// Folds of the cross-validation that chooses the head (2 to 20; fewer
+    /// when a class has fewer samples).
+    #[arg(long, default_value_t = 5, value_parser = folds_in_range)]
+    pub(crate) cv_folds: usize,
+    /// Repetitions of that cross-validation with other folds (scores
+    /// averaged; 1 to 10): steadier choices on small sets, at that many
+    /// times the cost.
+    #[arg(long, default_value_t = 1, value_parser = repeats_in_range)]
+    pub(crate) cv_repeats: usize,
+    /// What the choice ranks candidates by: `accuracy` (ties: the lower
+    /// log loss) or `log-loss`.
+    #[arg(long, default_value = "accuracy", value_parser = parse_criterion)]
+    pub(crate) cv_criterion: Criterion,
+    /// The guard against transfer that does not pay: a head on the
+    /// server's features is kept only if it beats the best head on the raw
+    /// embedding by more than Z standard errors of the paired, per-sample
+    /// log-loss difference on the held-out folds; otherwise the raw head is
+    /// kept (0 = no guard).
+    #[arg(long, default_value_t = 1.0, value_name = "Z", value_parser = parse_guard)]
+    pub(crate) cv_guard: f64,
+}
+
+/// Parses `--cv-repeats`: 1 to 10.
+fn repeats_in_range(s: &str) -> Result<usize, String> {
+    count_in_range(s, 1, 10, "repetitions")
+}
+
+/// Parses `--cv-guard`: a finite z of 0 or more.
+fn parse_guard(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(z) if z.is_finite() && z >= 0.0 => Ok(z),
+        _ => Err(format!(
+            "expected a number of standard errors, 0 or more, got {s:?}"
+        )),
+    }
+}
+
+/// Parses `--cv-criterion`.
+fn parse_criterion(s: &str) -> Result<Criterion, String> {
+    match s {
+        "log-loss" => Ok(Criterion::LogLoss),
+        "accuracy" => Ok(Criterion::Accuracy),
+        other => Err(format!(
+            "unknown criterion {other:?}: expected log-loss or accuracy"
+        )),
+    }
+}
+
+impl CvFlags {
+    /// These flags applied to `options`.
+    pub(crate) fn apply(&self, options: SelectOptions) -> SelectOptions {
+        SelectOptions {
+            folds: self.cv_folds,
+            repeats: self.cv_repeats,
+            criterion: self.cv_criterion,
+            guard: (self.cv_guard > 0.0).then_some(self.cv_guard),
+            ..options
+        }
+    }
 }

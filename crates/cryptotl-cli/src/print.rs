@@ -59,6 +59,22 @@ pub(crate) fn print_demo(r: &TransferReport) {
         p.float_validation_accuracy,
         p.quantized_validation_accuracy
     );
+    for src in &r.sources {
+        println!(
+            "    source {}: {} train / {} validation samples, validation accuracy float {:.3}, quantized {:.3}",
+            src.name,
+            src.train_samples,
+            src.validation_samples,
+            src.float_validation_accuracy,
+            src.quantized_validation_accuracy
+        );
+    }
+    if let Some(auto) = &r.auto {
+        println!(
+            "  client head, chosen by cross-validation on the encrypted features' training part:"
+        );
+        print_selection(&auto.head);
+    }
     println!("  target test results (head trained on each kind of feature):");
     println!(
         "    {:<28} {:>8} {:>9} {:>7} {:>8}",
@@ -76,6 +92,21 @@ pub(crate) fn print_demo(r: &TransferReport) {
             h.metrics.macro_f1,
             h.metrics.kappa,
             h.metrics.log_loss.map_or("-".into(), |l| format!("{l:.4}"))
+        );
+    }
+    if let Some(auto) = &r.auto {
+        let m = &auto.baseline.metrics;
+        println!(
+            "    {:<28} {:>8.4} {:>9.4} {:>7.4} {:>8}",
+            "no transfer (raw embedding)",
+            m.accuracy,
+            m.macro_f1,
+            m.kappa,
+            m.log_loss.map_or("-".into(), |l| format!("{l:.4}"))
+        );
+        println!(
+            "    (no transfer: the same cross-validated choice over the raw embedding only: {})",
+            auto.baseline_choice
         );
     }
     println!(
@@ -115,6 +146,13 @@ pub(crate) fn print_selection(head: &ClientHead) {
             for (i, c) in s.candidates.iter().enumerate() {
                 let mark = if i == s.chosen { "*" } else { " " };
                 println!("  {mark} {c}");
+            }
+            if s.guarded {
+                println!(
+                    "  (a head on the server's features ranked first, but did not beat the best \
+                     raw-embedding head by more than {} standard errors: the raw head is kept)",
+                    s.guard.unwrap_or(0.0)
+                );
             }
         }
         None => println!(

@@ -48,7 +48,7 @@ pub use error::{DataError, Result};
 pub use fetch::{archive_path, dataset_dir, fetch, fetch_with, FetchOptions, MANIFEST_FILE};
 pub use label_index::MAX_NUMERIC_LABEL;
 pub use provenance::{check_disjoint_ids, check_disjoint_provenance, shared_text_count};
-pub use split::{split, split_three_way, ThreeWaySplit};
+pub use split::{split, split_three_way, stratified_subsample, ThreeWaySplit};
 pub use text::{collapse_whitespace, dedup_key};
 pub use user_data::{
     load_csv, load_file, load_jsonl, read_csv, read_jsonl, write_csv, write_jsonl, CsvOptions,

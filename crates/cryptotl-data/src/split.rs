@@ -1,7 +1,8 @@
 //! Deterministic, seeded, stratified splits.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
+use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -170,6 +171,60 @@ fn splitmix64(seed: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// A stratified, seeded subsample of at most `max` rows (the data set
+/// itself when it is not larger). Each class keeps its share (largest
+/// remainders, at least one row for every present class when `max` allows);
+/// rows keep their original order.
+///
+/// # Errors
+/// Row selection failures (not expected).
+pub fn stratified_subsample(dataset: &Dataset, max: usize, seed: u64) -> Result<Dataset> {
+    let n = dataset.len();
+    if n <= max {
+        return Ok(dataset.clone());
+    }
+    let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (row, &label) in dataset.labels().iter().enumerate() {
+        by_class.entry(label).or_default().push(row);
+    }
+    // Largest-remainder quotas.
+    let mut quotas: Vec<(usize, usize, f64)> = by_class
+        .iter()
+        .map(|(&c, rows)| {
+            let exact = rows.len() as f64 * max as f64 / n as f64;
+            let floor = exact.floor() as usize;
+            (c, floor, exact - floor as f64)
+        })
+        .collect();
+    let mut left = max.saturating_sub(quotas.iter().map(|q| q.1).sum::<usize>());
+    for q in &mut quotas {
+        if q.1 == 0 && left > 0 {
+            q.1 = 1;
+            left -= 1;
+        }
+    }
+    let mut order: Vec<usize> = (0..quotas.len()).collect();
+    order.sort_by(|&a, &b| quotas[b].2.total_cmp(&quotas[a].2).then(a.cmp(&b)));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        if quotas[i].1 < by_class[&quotas[i].0].len() {
+            quotas[i].1 += 1;
+            left -= 1;
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rows = Vec::with_capacity(max);
+    for (c, quota, _) in quotas {
+        let mut class_rows = by_class[&c].clone();
+        class_rows.shuffle(&mut rng);
+        rows.extend(class_rows.into_iter().take(quota));
+    }
+    rows.sort_unstable();
+    dataset.select(&rows)
 }
 
 #[cfg(test)]

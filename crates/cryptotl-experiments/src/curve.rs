@@ -20,19 +20,19 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use cryptotl::embed::ModelSource;
-use cryptotl::pipeline::{load_dataset, pretrain_source, DataSource, EncryptedLink, Progress};
+use cryptotl::pipeline::{load_dataset, pretrain_sources, DataSource, EncryptedLink, Progress};
 use cryptotl::Error;
-use cryptotl_data::{check_disjoint_ids, split, Dataset, DatasetId, Task};
+use cryptotl_data::{check_disjoint_ids, split, stratified_subsample, Dataset, DatasetId, Task};
 use cryptotl_graph::QuantizedModel;
 use cryptotl_head::{select_head, Family, FeatureSet, SelectOptions};
-use cryptotl_pretrain::{pretrain_multi, PretrainConfig, Source};
+use cryptotl_pretrain::PretrainConfig;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::plot::{CurvePlot, CurvePoint, CurveSeries};
-use crate::transfer_table::{machine_description, stratified_subsample, utc_date};
+use crate::transfer_table::{machine_description, utc_date};
 
 /// A client's way of training its head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -505,60 +505,34 @@ struct Server {
     accuracy: Vec<(String, f64)>,
 }
 
-/// Pretrains a server on its sources (embedded, capped).
+/// Pretrains a server on its sources (capped).
 fn pretrain_server(
     spec: &ServerSpec,
     options: &CurveOptions,
     embedder: &cryptotl::embed::Embedder,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Server, Error> {
-    let mut sets = Vec::new();
-    for &id in &spec.sources {
-        let data = capped(id, options.max_source_samples, options)?;
-        progress(Progress::Stage(format!(
-            "server {}: embedding {} texts of {id} (cached after the first run)",
-            spec.name(),
-            data.len()
-        )));
-        let x = embedder.embed_cached(data.texts(), &options.cache)?;
-        sets.push((data, x));
-    }
-    if let [(data, _)] = sets.as_slice() {
-        let source = pretrain_source(embedder, data, &options.pretrain, &options.cache, progress)?;
-        let mut model = source.pretrained.model;
-        model.sources = vec![data.name().to_owned()];
-        return Ok(Server {
-            model,
-            accuracy: vec![(
-                data.name().to_owned(),
-                source.pretrained.report.quantized_validation_accuracy,
-            )],
-        });
-    }
-    progress(Progress::Stage(format!(
-        "server {}: multi-source pretraining ({} samples)",
-        spec.name(),
-        sets.iter().map(|(d, _)| d.len()).sum::<usize>()
-    )));
-    let sources: Vec<Source<'_>> = sets
+    let sets = spec
+        .sources
         .iter()
-        .map(|(data, x)| Source {
-            name: data.name().to_owned(),
-            inputs: x,
-            labels: data.labels(),
-            classes: data.classes().len(),
-        })
-        .collect();
-    let trained = pretrain_multi(&sources, &options.pretrain, &mut |e| {
-        progress(Progress::PretrainEpoch(e))
-    })?;
-    Ok(Server {
-        accuracy: trained
+        .map(|&id| capped(id, options.max_source_samples, options))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let source = pretrain_sources(embedder, &sets, &options.pretrain, &options.cache, progress)?;
+    let accuracy = if source.sources.is_empty() {
+        vec![(
+            source.name.clone(),
+            source.pretrained.report.quantized_validation_accuracy,
+        )]
+    } else {
+        source
             .sources
             .iter()
             .map(|s| (s.name.clone(), s.quantized_validation_accuracy))
-            .collect(),
-        model: trained.model,
+            .collect()
+    };
+    Ok(Server {
+        model: source.pretrained.model,
+        accuracy,
     })
 }
 
@@ -566,7 +540,7 @@ fn pretrain_server(
 fn capped(id: DatasetId, cap: Option<usize>, options: &CurveOptions) -> Result<Dataset, Error> {
     let full = load_dataset(&DataSource::Builtin(id), &options.cache)?;
     match cap {
-        Some(max) => stratified_subsample(&full, max, options.seed),
+        Some(max) => Ok(stratified_subsample(&full, max, options.seed)?),
         None => Ok(full),
     }
 }

@@ -33,7 +33,6 @@ pub use diagnostics::{transfer_diagnostics, DiagnosticRow, TrainTest};
 pub use plot::{CurvePlot, CurvePoint, CurveSeries, PlotError};
 pub use quant_gap::{quantization_gap, GapOptions, GapRow, VariantAccuracy};
 pub use transfer_table::{
-    machine_description, plan_pairs, stratified_subsample, transfer_table, utc_date,
-    within_one_point, Baselines, ExperimentOptions, Scores, SkippedPair, SourceTable, TargetRow,
-    TransferTable,
+    machine_description, plan_pairs, transfer_table, utc_date, within_one_point, Baselines,
+    ExperimentOptions, Scores, SkippedPair, SourceTable, TargetRow, TransferTable,
 };

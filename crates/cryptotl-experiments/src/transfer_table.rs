@@ -22,13 +22,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cryptotl_data::{check_disjoint_ids, split, Dataset, DatasetId};
+use cryptotl_data::{check_disjoint_ids, split, stratified_subsample, Dataset, DatasetId};
 use cryptotl_embed::{Embedder, ModelSource};
 use cryptotl_head::{ConfusionMatrix, HeadConfig, Metrics, TrainOptions};
 use cryptotl_pretrain::PretrainConfig;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use cryptotl::Error;
 use cryptotl_head::{largest_train, pooled, tested_rows, Fold, LogisticHead, LogisticOptions};
@@ -286,63 +283,9 @@ pub(crate) fn capped_dataset(
 ) -> Result<Dataset, Error> {
     let full = load_dataset(&DataSource::Builtin(id), &options.cache)?;
     match cap {
-        Some(max) => stratified_subsample(&full, max, options.seed),
+        Some(max) => Ok(stratified_subsample(&full, max, options.seed)?),
         None => Ok(full),
     }
-}
-
-/// A stratified, seeded subsample of at most `max` rows (the data set
-/// itself when it is not larger). Each class keeps its share (largest
-/// remainders, at least one row for every present class when `max` allows);
-/// rows keep their original order.
-///
-/// # Errors
-/// Row selection failures (not expected).
-pub fn stratified_subsample(dataset: &Dataset, max: usize, seed: u64) -> Result<Dataset, Error> {
-    let n = dataset.len();
-    if n <= max {
-        return Ok(dataset.clone());
-    }
-    let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (row, &label) in dataset.labels().iter().enumerate() {
-        by_class.entry(label).or_default().push(row);
-    }
-    // Largest-remainder quotas.
-    let mut quotas: Vec<(usize, usize, f64)> = by_class
-        .iter()
-        .map(|(&c, rows)| {
-            let exact = rows.len() as f64 * max as f64 / n as f64;
-            let floor = exact.floor() as usize;
-            (c, floor, exact - floor as f64)
-        })
-        .collect();
-    let mut left = max.saturating_sub(quotas.iter().map(|q| q.1).sum::<usize>());
-    for q in &mut quotas {
-        if q.1 == 0 && left > 0 {
-            q.1 = 1;
-            left -= 1;
-        }
-    }
-    let mut order: Vec<usize> = (0..quotas.len()).collect();
-    order.sort_by(|&a, &b| quotas[b].2.total_cmp(&quotas[a].2).then(a.cmp(&b)));
-    for i in order {
-        if left == 0 {
-            break;
-        }
-        if quotas[i].1 < by_class[&quotas[i].0].len() {
-            quotas[i].1 += 1;
-            left -= 1;
-        }
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut rows = Vec::with_capacity(max);
-    for (c, quota, _) in quotas {
-        let mut class_rows = by_class[&c].clone();
-        class_rows.shuffle(&mut rng);
-        rows.extend(class_rows.into_iter().take(quota));
-    }
-    rows.sort_unstable();
-    Ok(dataset.select(&rows)?)
 }
 
 /// A target split ([`target_split`]) and embedded once, shared by every

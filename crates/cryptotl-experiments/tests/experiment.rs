@@ -2,10 +2,10 @@
 //! rendering and the statements computed from the numbers. No embedding
 //! model or data download needed.
 
-use cryptotl::data::{Dataset, DatasetId};
+use cryptotl::data::{stratified_subsample, Dataset, DatasetId};
 use cryptotl_experiments::{
-    plan_pairs, stratified_subsample, utc_date, within_one_point, Baselines, Scores, SkippedPair,
-    SourceTable, TargetRow, TransferTable,
+    plan_pairs, utc_date, within_one_point, Baselines, Scores, SkippedPair, SourceTable, TargetRow,
+    TransferTable,
 };
 
 fn scores(accuracy: f64) -> Scores {

@@ -304,18 +304,48 @@ impl fmt::Display for CandidateScore {
     }
 }
 
+/// What [`select_head`](crate::select_head) ranks candidates by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Criterion {
+    /// The cross-validated accuracy (ties: the lower log loss).
+    #[default]
+    Accuracy,
+    /// The cross-validated log loss (lower is better; ties: the higher
+    /// accuracy). Smoother than accuracy on small sets.
+    LogLoss,
+}
+
 /// How a head was chosen: stratified k-fold cross-validation on the
 /// client's training data, every candidate's score, and the chosen one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Selection {
     /// Number of folds.
     pub folds: usize,
+    /// Repetitions of the cross-validation with other folds.
+    #[serde(default = "one")]
+    pub repeats: usize,
+    /// What the choice ranked by.
+    #[serde(default)]
+    pub criterion: Criterion,
+    /// The guard's `z`, if one was used (see
+    /// [`SelectOptions::guard`](crate::SelectOptions::guard)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<f64>,
+    /// Whether the guard kept the raw-embedding candidate over a better-
+    /// ranked one that reads the server's features.
+    #[serde(default)]
+    pub guarded: bool,
     /// Training samples the folds were drawn from.
     pub samples: usize,
     /// Every candidate, in the order tried.
     pub candidates: Vec<CandidateScore>,
     /// Index of the chosen candidate.
     pub chosen: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Selection {

@@ -69,8 +69,8 @@ mod step;
 mod train;
 
 pub use client_head::{
-    CandidateScore, Classifier, ClientHead, Family, FeatureSet, Selection, CLIENT_HEAD_FORMAT,
-    CLIENT_HEAD_FORMAT_VERSION,
+    CandidateScore, Classifier, ClientHead, Criterion, Family, FeatureSet, Selection,
+    CLIENT_HEAD_FORMAT, CLIENT_HEAD_FORMAT_VERSION,
 };
 pub use config::{HeadConfig, MAX_PARAMETERS};
 pub use confusion::{ClassMetrics, ConfusionMatrix};

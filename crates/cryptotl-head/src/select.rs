@@ -2,13 +2,15 @@
 //! ([`select_head`]): model family × feature set, and the logistic
 //! regression's L2 strength, scored by stratified k-fold cross-validation.
 
-use crate::client_head::{CandidateScore, Classifier, ClientHead, Family, FeatureSet, Selection};
+use crate::client_head::{
+    CandidateScore, Classifier, ClientHead, Criterion, Family, FeatureSet, Selection,
+};
 use crate::config::HeadConfig;
 use crate::ensemble::train_ensemble;
 use crate::error::{HeadError, Result};
 use crate::folds::{pooled, tested_rows, Fold};
 use crate::logistic::{LogisticHead, LogisticOptions};
-use crate::metrics::{argmax, log_loss};
+use crate::metrics::{argmax, log_loss, LOG_LOSS_EPSILON};
 use crate::train::{TrainOptions, Trainer, ValidationSplit};
 
 /// The candidates [`select_head`] tries and how it scores them.
@@ -31,6 +33,18 @@ pub struct SelectOptions {
     pub mlp: TrainOptions,
     /// Folds (at most; fewer when a class has fewer samples, at least 2).
     pub folds: usize,
+    /// Times the cross-validation is repeated with other folds (scores are
+    /// averaged): smoother scores on small sets, at that many times the
+    /// cost.
+    pub repeats: usize,
+    /// What the choice maximizes.
+    pub criterion: Criterion,
+    /// The guard against transfer that does not pay: `Some(z)` keeps the
+    /// best candidate on the raw embedding unless the best candidate that
+    /// reads the server's features beats it, per held-out sample, by more
+    /// than `z` standard errors of the mean log-loss difference (a paired
+    /// comparison on the same folds). `None`: no guard.
+    pub guard: Option<f64>,
 }
 
 impl Default for SelectOptions {
@@ -46,6 +60,9 @@ impl Default for SelectOptions {
             mlp_members: 1,
             mlp: TrainOptions::default(),
             folds: 5,
+            repeats: 1,
+            criterion: Criterion::default(),
+            guard: Some(1.0),
         }
     }
 }
@@ -112,16 +129,33 @@ impl Candidate {
     }
 }
 
+/// Whether `candidate`'s per-sample losses are lower than `baseline`'s by
+/// more than `z` standard errors of the mean paired difference.
+fn pays(baseline: &[f64], candidate: &[f64], z: f64) -> bool {
+    let n = baseline.len().min(candidate.len());
+    if n < 2 {
+        return false;
+    }
+    let d: Vec<f64> = baseline.iter().zip(candidate).map(|(b, c)| b - c).collect();
+    let mean = d.iter().sum::<f64>() / n as f64;
+    let var = d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    mean > z * (var / n as f64).sqrt()
+}
+
 /// Chooses and trains the client's head on its training data only.
 ///
 /// Every candidate — each family in `options.families` on each available
 /// feature set, logistic regression once per λ of `options.l2_grid` — is
 /// scored by stratified k-fold cross-validation over `(raw, server, y)`:
 /// trained on k − 1 folds, tested on the held-out fold, its out-of-fold
-/// predictions pooled. The candidate with the highest pooled accuracy wins
-/// (ties: the lower log loss, then the earlier candidate: logistic before
-/// MLP, raw before server before both, smaller λ first); it is then
-/// trained on all the data. The scores are kept in the head's
+/// predictions pooled, `options.repeats` times with different folds (the
+/// scores averaged). The candidate best by `options.criterion` wins (the
+/// lowest log loss by default; ties: the other score, then the earlier
+/// candidate: logistic before MLP, raw before server before both, smaller λ
+/// first). With `options.guard`, a candidate that reads the server's
+/// features is kept only if it beats the best raw-embedding candidate
+/// clearly (see [`SelectOptions::guard`]): the server should never make the
+/// client worse off. The winner is then trained on all the data. The scores are kept in the head's
 /// [`Selection`]. `progress` hears each candidate's score as it comes.
 ///
 /// With one candidate no cross-validation is run. When a class has a
@@ -195,51 +229,99 @@ pub fn select_head(
             c.fit(&x, y, class_names, options)?,
         ));
     }
-    let folds = Fold::cross_validation(y, k, options.mlp.seed)?;
-    let tested = Fold::gather(y, &tested_rows(&folds));
+    let repeats = options.repeats.max(1);
+    let splits = (0..repeats)
+        .map(|r| {
+            let seed = options
+                .mlp
+                .seed
+                .wrapping_add((r as u64).wrapping_mul(0x5851_F42D_4C95_7F2D));
+            let folds = Fold::cross_validation(y, k, seed)?;
+            let tested = Fold::gather(y, &tested_rows(&folds));
+            Ok((folds, tested))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut scores = Vec::with_capacity(candidates.len());
+    // Per candidate: each held-out sample's log loss, repeat after repeat
+    // (the same samples in the same order for every candidate).
+    let mut sample_losses: Vec<Vec<f64>> = Vec::with_capacity(candidates.len());
     for c in &candidates {
         let x = c.features.compose(raw, server)?;
-        let probabilities = pooled::<_, HeadError>(&folds, |fold| {
-            let model = c.fit(
-                &Fold::gather(&x, &fold.train),
-                &Fold::gather(y, &fold.train),
-                class_names,
-                options,
-            )?;
-            model.predict_proba(&Fold::gather(&x, &fold.test))
-        })?;
-        let correct = probabilities
-            .iter()
-            .zip(&tested)
-            .filter(|(p, &t)| argmax(p) == t)
-            .count();
+        let (mut accuracy, mut loss) = (0.0, 0.0);
+        let mut losses = Vec::with_capacity(repeats * y.len());
+        for (folds, tested) in &splits {
+            let probabilities = pooled::<_, HeadError>(folds, |fold| {
+                let model = c.fit(
+                    &Fold::gather(&x, &fold.train),
+                    &Fold::gather(y, &fold.train),
+                    class_names,
+                    options,
+                )?;
+                model.predict_proba(&Fold::gather(&x, &fold.test))
+            })?;
+            let correct = probabilities
+                .iter()
+                .zip(tested)
+                .filter(|(p, &t)| argmax(p) == t)
+                .count();
+            accuracy += correct as f64 / tested.len() as f64 / repeats as f64;
+            loss += log_loss(tested, &probabilities)? / repeats as f64;
+            losses.extend(tested.iter().zip(&probabilities).map(|(&t, p)| {
+                -f64::from(p.get(t).copied().unwrap_or(0.0))
+                    .max(LOG_LOSS_EPSILON)
+                    .ln()
+            }));
+        }
+        sample_losses.push(losses);
         let score = CandidateScore {
             family: c.family,
             features: c.features,
             l2: c.l2,
-            accuracy: correct as f64 / tested.len() as f64,
-            log_loss: log_loss(&tested, &probabilities)?,
+            accuracy,
+            log_loss: loss,
         };
         progress(&score);
         scores.push(score);
     }
-    let chosen = (0..scores.len())
-        .reduce(|best, i| {
-            let (a, b) = (&scores[i], &scores[best]);
-            if a.accuracy > b.accuracy || (a.accuracy == b.accuracy && a.log_loss < b.log_loss) {
-                i
-            } else {
-                best
-            }
-        })
-        .unwrap_or(0);
+    let better = |a: &CandidateScore, b: &CandidateScore| match options.criterion {
+        Criterion::Accuracy => {
+            a.accuracy > b.accuracy || (a.accuracy == b.accuracy && a.log_loss < b.log_loss)
+        }
+        Criterion::LogLoss => {
+            a.log_loss < b.log_loss || (a.log_loss == b.log_loss && a.accuracy > b.accuracy)
+        }
+    };
+    let best_of = |keep: &dyn Fn(&Candidate) -> bool| {
+        (0..scores.len())
+            .filter(|&i| keep(&candidates[i]))
+            .reduce(|best, i| {
+                if better(&scores[i], &scores[best]) {
+                    i
+                } else {
+                    best
+                }
+            })
+    };
+    let mut chosen = best_of(&|_| true).unwrap_or(0);
+    let mut guarded = false;
+    if let (Some(z), Some(raw_best)) = (options.guard, best_of(&|c| !c.features.needs_server())) {
+        if candidates[chosen].features.needs_server()
+            && !pays(&sample_losses[raw_best], &sample_losses[chosen], z)
+        {
+            chosen = raw_best;
+            guarded = true;
+        }
+    }
     let c = candidates[chosen];
     let x = c.features.compose(raw, server)?;
     let classifier = c.fit(&x, y, class_names, options)?;
     Ok(
         ClientHead::new(c.features, classifier).with_selection(Selection {
             folds: k,
+            repeats,
+            criterion: options.criterion,
+            guard: options.guard,
+            guarded,
             samples: y.len(),
             candidates: scores,
             chosen,

@@ -5,8 +5,8 @@ mod common;
 
 use common::{assemble, parts, separable_binary};
 use cryptotl_head::{
-    select_head, ClientHead, Family, FeatureSet, Head, HeadConfig, HeadError, SelectOptions,
-    TrainOptions,
+    select_head, ClientHead, Criterion, Family, FeatureSet, Head, HeadConfig, HeadError,
+    SelectOptions, TrainOptions,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -59,6 +59,29 @@ fn selection_follows_the_informative_features() {
         .candidates
         .iter()
         .all(|c| (0.0..=1.0).contains(&c.accuracy)));
+    let best = s
+        .candidates
+        .iter()
+        .map(|c| c.log_loss)
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(s.chosen().unwrap().log_loss, best);
+    // Ranked by accuracy instead, with repeated folds.
+    let by_accuracy = SelectOptions {
+        criterion: Criterion::Accuracy,
+        repeats: 2,
+        ..quick()
+    };
+    let head = select_head(
+        &noise,
+        Some(&informative),
+        &y,
+        &names(),
+        &by_accuracy,
+        &mut |_| {},
+    )
+    .unwrap();
+    let s = head.selection().unwrap();
+    assert_eq!((s.repeats, s.criterion), (2, Criterion::Accuracy));
     let best = s.candidates.iter().map(|c| c.accuracy).fold(0.0, f64::max);
     assert_eq!(s.chosen().unwrap().accuracy, best);
 
@@ -78,6 +101,62 @@ fn selection_follows_the_informative_features() {
         .unwrap()
         .accuracy;
     assert!(acc > 0.9);
+}
+
+/// When the server's features are as informative as the raw embedding (a
+/// noisy copy of it), the guard keeps the raw candidate unless the server
+/// clearly wins; without the guard the ranking alone decides.
+#[test]
+fn the_guard_keeps_raw_unless_the_server_clearly_pays() {
+    let (informative, _, y) = blocks(40, 11);
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    let copy: Vec<Vec<f32>> = informative
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| v + rng.random_range(-0.05..0.05))
+                .collect()
+        })
+        .collect();
+    let guarded = select_head(
+        &informative,
+        Some(&copy),
+        &y,
+        &names(),
+        &quick(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let s = guarded.selection().unwrap();
+    assert_eq!(s.guard, Some(1.0));
+    if s.guarded {
+        assert_eq!(guarded.features(), FeatureSet::Raw);
+    }
+    let open = SelectOptions {
+        guard: None,
+        ..quick()
+    };
+    let unguarded =
+        select_head(&informative, Some(&copy), &y, &names(), &open, &mut |_| {}).unwrap();
+    let s = unguarded.selection().unwrap();
+    assert!(!s.guarded);
+    let best = s.candidates.iter().map(|c| c.accuracy).fold(0.0, f64::max);
+    assert_eq!(s.chosen().unwrap().accuracy, best);
+    // A very strict guard always falls back to raw when the winner reads the server.
+    let strict = SelectOptions {
+        guard: Some(1e6),
+        ..quick()
+    };
+    let head = select_head(
+        &informative,
+        Some(&copy),
+        &y,
+        &names(),
+        &strict,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(head.features(), FeatureSet::Raw);
 }
 
 #[test]

@@ -52,6 +52,11 @@ pub struct ModelCard {
     /// the server serves batch packing only (and in older cards).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slots: Option<SlotCard>,
+    /// The public data sets the lower network was pretrained on (empty
+    /// when the model does not say), so that a client can refuse a server
+    /// trained on its own data's provenance family.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
 }
 
 impl ModelCard {
@@ -75,6 +80,7 @@ impl ModelCard {
             he,
             output_noise: None,
             slots: None,
+            sources: model.sources.clone(),
         };
         card.validate()?;
         Ok(card)
@@ -90,6 +96,7 @@ impl ModelCard {
             )));
         }
         self.input.validate()?;
+        cryptotl_graph::QuantizedModel::validate_sources(&self.sources)?;
         self.output_scale.validate()?;
         if self.input.dim() != self.input_dim || self.output_scale.len() != self.output_dim {
             return Err(ProtocolError::InvalidCard(

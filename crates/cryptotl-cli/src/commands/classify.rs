@@ -47,7 +47,7 @@ pub(crate) fn run(args: &ClassifyArgs, ctx: &mut Context) -> Result<(), Error> {
     if texts.is_empty() {
         return Err(Error::InvalidInput("no texts to classify".into()));
     }
-    let (raw, server) = head_inputs(&head, &args.server, &args.client, &texts, false, ctx)?;
+    let (raw, server) = head_inputs(&head, &args.server, &args.client, &texts, None, ctx)?;
     // The head composes its features and applies the preprocessing it was
     // trained with.
     let proba = head.predict_proba(&raw, server.as_deref())?;

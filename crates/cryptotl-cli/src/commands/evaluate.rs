@@ -35,7 +35,14 @@ pub(crate) fn run(args: &EvaluateArgs, ctx: &mut Context) -> Result<(), Error> {
             data.name()
         )));
     }
-    let (raw, server) = head_inputs(&head, &args.server, &args.client, data.texts(), true, ctx)?;
+    let (raw, server) = head_inputs(
+        &head,
+        &args.server,
+        &args.client,
+        data.texts(),
+        Some(&args.target),
+        ctx,
+    )?;
     let metrics = head.evaluate(&raw, server.as_deref(), data.labels())?;
     println!("{} ({} samples):\n{metrics}", data.name(), data.len());
     match head

@@ -12,7 +12,7 @@ use cryptotl_experiments::{
 };
 
 use super::Context;
-use crate::flags::{folds_in_range, heads_in_range};
+use crate::flags::{folds_in_range, heads_in_range, CvFlags};
 
 /// The experiments.
 #[derive(Debug, Subcommand)]
@@ -59,9 +59,8 @@ pub(crate) struct CurveArgs {
     /// Cap samples per pretraining source.
     #[arg(long, value_name = "N", default_value_t = 15000)]
     max_source_samples: usize,
-    /// Folds of the cross-validation inside each draw (λ, and auto's choice).
-    #[arg(long, default_value_t = 5, value_parser = folds_in_range)]
-    cv_folds: usize,
+    #[command(flatten)]
+    cv: CvFlags,
     /// Where to write the markdown [default: docs/curves/<embedding model>.md].
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -142,7 +141,7 @@ fn curve(args: &CurveArgs, ctx: &mut Context) -> Result<(), Error> {
     options.test_fraction = args.test_fraction;
     options.max_target_samples = Some(args.max_target_samples);
     options.max_source_samples = Some(args.max_source_samples);
-    options.select.folds = args.cv_folds;
+    options.select = args.cv.apply(options.select);
     options.embedding_model = ctx.embedding_model.clone();
     let model_name = ctx.embedding_model.to_string().replace(['/', '\\'], "_");
     let out = args

@@ -16,7 +16,7 @@ use cryptotl::Error;
 
 use super::Context;
 use crate::features::{encrypted_client_features, load_local_model};
-use crate::flags::{ClientFlags, HeadFlags, ServerFlags};
+use crate::flags::{ClientFlags, CvFlags, HeadFlags, ServerFlags};
 use crate::print::print_selection;
 
 /// `--head`: a family, or `auto`.
@@ -70,10 +70,8 @@ pub(crate) struct FinetuneArgs {
     /// `--head auto`; `server` with a forced family.
     #[arg(long, value_name = "server|raw|both")]
     features: Option<FeatureSet>,
-    /// Folds of the cross-validation that chooses the head (2 to 20; fewer
-    /// when a class has fewer samples).
-    #[arg(long, default_value_t = 5, value_parser = crate::flags::folds_in_range)]
-    cv_folds: usize,
+    #[command(flatten)]
+    cv: CvFlags,
     #[command(flatten)]
     train: HeadFlags,
     /// Train the head with DP-SGD to this ε (with --dp-delta, --dp-clip):
@@ -156,6 +154,7 @@ pub(crate) fn run(args: &FinetuneArgs, ctx: &mut Context) -> Result<(), Error> {
             &args.server,
             &args.client,
             &all,
+            Some(&args.target),
             reporter,
         )?)
     } else {
@@ -197,15 +196,14 @@ pub(crate) fn run(args: &FinetuneArgs, ctx: &mut Context) -> Result<(), Error> {
                 HeadChoice::Auto => vec![Family::Logistic, Family::Mlp],
                 HeadChoice::Family(f) => vec![f],
             };
-            let options = SelectOptions {
+            let options = args.cv.apply(SelectOptions {
                 families,
                 feature_sets,
                 mlp_hidden: args.train.hidden,
                 mlp_members: args.train.heads,
                 mlp: args.train.options(),
-                folds: args.cv_folds,
                 ..SelectOptions::default()
-            };
+            });
             reporter.stage("choosing the head by cross-validation on the training data");
             let quiet = ctx.quiet;
             select_head(
