@@ -183,11 +183,11 @@ pub(crate) struct CvFlags {
     /// log loss) or `log-loss`.
     #[arg(long, default_value = "accuracy", value_parser = parse_criterion)]
     pub(crate) cv_criterion: Criterion,
-    /// The guard against transfer that does not pay: a head on the
-    /// server's features is kept only if it beats the best head on the raw
-    /// embedding by more than Z standard errors of the paired, per-sample
-    /// log-loss difference on the held-out folds; otherwise the raw head is
-    /// kept (0 = no guard).
+    /// The guard against choices that do not pay: a head other than
+    /// logistic regression on the raw embedding is kept only if it beats
+    /// that reference by more than Z standard errors of the paired,
+    /// per-sample log-loss difference on the held-out folds; otherwise the
+    /// reference is kept (0 = no guard).
     #[arg(long, default_value_t = 1.0, value_name = "Z", value_parser = parse_guard)]
     pub(crate) cv_guard: f64,
 }

@@ -149,8 +149,8 @@ pub(crate) fn print_selection(head: &ClientHead) {
             }
             if s.guarded {
                 println!(
-                    "  (a head on the server's features ranked first, but did not beat the best \
-                     raw-embedding head by more than {} standard errors: the raw head is kept)",
+                    "  (another head ranked first, but did not beat logistic regression on the raw \
+                     embedding by more than {} standard errors: that is kept)",
                     s.guard.unwrap_or(0.0)
                 );
             }

@@ -332,8 +332,8 @@ pub struct Selection {
     /// [`SelectOptions::guard`](crate::SelectOptions::guard)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<f64>,
-    /// Whether the guard kept the raw-embedding candidate over a better-
-    /// ranked one that reads the server's features.
+    /// Whether the guard kept the reference (logistic regression on the
+    /// raw embedding) over a better-ranked candidate.
     #[serde(default)]
     pub guarded: bool,
     /// Training samples the folds were drawn from.

@@ -39,11 +39,13 @@ pub struct SelectOptions {
     pub repeats: usize,
     /// What the choice maximizes.
     pub criterion: Criterion,
-    /// The guard against transfer that does not pay: `Some(z)` keeps the
-    /// best candidate on the raw embedding unless the best candidate that
-    /// reads the server's features beats it, per held-out sample, by more
-    /// than `z` standard errors of the mean log-loss difference (a paired
-    /// comparison on the same folds). `None`: no guard.
+    /// The guard against choices that do not pay: `Some(z)` keeps the
+    /// reference — logistic regression on the raw embedding, with its best
+    /// λ (else the best raw-embedding candidate) — unless the best-ranked
+    /// candidate of another family or feature set beats it, per held-out
+    /// sample, by more than `z` standard errors of the mean log-loss
+    /// difference (a paired comparison on the same folds). `None`: no
+    /// guard, the ranking alone decides.
     pub guard: Option<f64>,
 }
 
@@ -150,12 +152,12 @@ fn pays(baseline: &[f64], candidate: &[f64], z: f64) -> bool {
 /// trained on k − 1 folds, tested on the held-out fold, its out-of-fold
 /// predictions pooled, `options.repeats` times with different folds (the
 /// scores averaged). The candidate best by `options.criterion` wins (the
-/// lowest log loss by default; ties: the other score, then the earlier
+/// highest accuracy by default; ties: the other score, then the earlier
 /// candidate: logistic before MLP, raw before server before both, smaller λ
-/// first). With `options.guard`, a candidate that reads the server's
-/// features is kept only if it beats the best raw-embedding candidate
-/// clearly (see [`SelectOptions::guard`]): the server should never make the
-/// client worse off. The winner is then trained on all the data. The scores are kept in the head's
+/// first). With `options.guard`, a winner other than logistic regression on
+/// the raw embedding is kept only if it beats that reference clearly (see
+/// [`SelectOptions::guard`]): the server should never make the client worse
+/// off. The winner is then trained on all the data. The scores are kept in the head's
 /// [`Selection`]. `progress` hears each candidate's score as it comes.
 ///
 /// With one candidate no cross-validation is run. When a class has a
@@ -304,11 +306,16 @@ pub fn select_head(
     };
     let mut chosen = best_of(&|_| true).unwrap_or(0);
     let mut guarded = false;
-    if let (Some(z), Some(raw_best)) = (options.guard, best_of(&|c| !c.features.needs_server())) {
-        if candidates[chosen].features.needs_server()
-            && !pays(&sample_losses[raw_best], &sample_losses[chosen], z)
+    // The reference the guard protects: logistic regression on the raw
+    // embedding (its best λ), else the best raw-embedding candidate.
+    let reference = best_of(&|c| c.family == Family::Logistic && c.features == FeatureSet::Raw)
+        .or_else(|| best_of(&|c| !c.features.needs_server()));
+    if let (Some(z), Some(reference)) = (options.guard, reference) {
+        let (a, b) = (candidates[chosen], candidates[reference]);
+        if (a.family, a.features) != (b.family, b.features)
+            && !pays(&sample_losses[reference], &sample_losses[chosen], z)
         {
-            chosen = raw_best;
+            chosen = reference;
             guarded = true;
         }
     }

@@ -44,6 +44,15 @@ pub(crate) struct CurveArgs {
     /// target's family) or `both`.
     #[arg(long, default_value = "both", value_parser = parse_servers)]
     servers: ServerChoice,
+    /// The single pretraining sources of `--servers single|both`
+    /// (comma-separated) [default: rotten-tomatoes, crowdflower].
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    single_sources: Vec<DatasetId>,
+    /// The sources of the multi-source servers, before the target's family
+    /// is left out (comma-separated) [default: rotten-tomatoes,
+    /// crowdflower, sms-spam, spamassassin].
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    multi_sources: Vec<DatasetId>,
     /// Labels per class (comma-separated; `all` for the whole pool).
     #[arg(long, value_name = "N,...", value_delimiter = ',', default_value = "8,16,32,64,128,256,all", value_parser = parse_size)]
     sizes: Vec<Size>,
@@ -136,6 +145,12 @@ fn curve(args: &CurveArgs, ctx: &mut Context) -> Result<(), Error> {
         options.targets = args.targets.clone();
     }
     options.servers = args.servers;
+    if !args.single_sources.is_empty() {
+        options.single_sources = args.single_sources.clone();
+    }
+    if !args.multi_sources.is_empty() {
+        options.multi_sources = args.multi_sources.clone();
+    }
     options.sizes = args.sizes.clone();
     options.draws = args.draws;
     options.test_fraction = args.test_fraction;
