@@ -24,7 +24,7 @@ use cryptotl::pipeline::{load_dataset, pretrain_sources, DataSource, EncryptedLi
 use cryptotl::Error;
 use cryptotl_data::{check_disjoint_ids, split, stratified_subsample, Dataset, DatasetId, Task};
 use cryptotl_graph::QuantizedModel;
-use cryptotl_head::{select_head, Family, FeatureSet, SelectOptions};
+use cryptotl_head::{CandidateSearch, Choice, Family, FeatureSet, SelectOptions};
 use cryptotl_pretrain::PretrainConfig;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -41,8 +41,11 @@ pub enum Method {
     /// cross-validation within the draw).
     Fixed(Family, FeatureSet),
     /// `--head auto`: family, feature set and λ chosen by cross-validation
-    /// within the draw.
+    /// within the draw, with the guard of [`SelectOptions::guard`].
     Auto,
+    /// `auto` with another guard: `Some(t)` is z = t / 10, `None` no guard
+    /// (chosen from the same cross-validation scores as `auto`).
+    AutoGuard(Option<u16>),
 }
 
 impl Method {
@@ -65,13 +68,22 @@ impl Method {
         match self {
             Method::Fixed(f, s) => format!("{f}/{s}"),
             Method::Auto => "auto".into(),
+            Method::AutoGuard(None) => "auto, no guard".into(),
+            Method::AutoGuard(Some(t)) => format!("auto, z = {}", f64::from(*t) / 10.0),
         }
     }
 
-    fn options(&self, base: &SelectOptions) -> SelectOptions {
+    /// Whether the method chooses its head (`auto` and its guard variants).
+    pub fn is_auto(&self) -> bool {
+        !matches!(self, Method::Fixed(..))
+    }
+
+    /// Its choice among the scored candidates.
+    fn choose(&self, search: &CandidateSearch<'_>, base: &SelectOptions) -> Option<Choice> {
         match *self {
-            Method::Fixed(f, s) => base.clone().only(f, s),
-            Method::Auto => base.clone(),
+            Method::Fixed(f, s) => search.choose(Some((f, s)), None),
+            Method::Auto => search.choose(None, base.guard),
+            Method::AutoGuard(t) => search.choose(None, t.map(|t| f64::from(t) / 10.0)),
         }
     }
 }
@@ -161,6 +173,10 @@ pub struct CurveOptions {
     pub pretrain: PretrainConfig,
     /// The client's candidates and their training (families, λ grid, MLP).
     pub select: SelectOptions,
+    /// Other guards `auto` is also scored with, from the same
+    /// cross-validation ([`Method::AutoGuard`]): z in tenths, `None` for no
+    /// guard.
+    pub guard_variants: Vec<Option<u16>>,
     /// Seed of splits, draws and training.
     pub seed: u64,
     /// Cache directory.
@@ -174,7 +190,8 @@ impl CurveOptions {
     /// crowdflower; multi-source servers from rotten-tomatoes, crowdflower,
     /// sms-spam and spamassassin; both kinds of server; the standard sizes;
     /// 5 draws; 30 % test; targets capped at 2,000 and sources at 15,000
-    /// samples; default pretraining; the default candidates.
+    /// samples; default pretraining; the default candidates; `auto` also
+    /// without a guard and with z = 0.5 and 2 (tables only).
     pub fn new(cache: PathBuf) -> Self {
         Self {
             targets: vec![
@@ -201,6 +218,7 @@ impl CurveOptions {
             max_source_samples: Some(15000),
             pretrain: PretrainConfig::default(),
             select: SelectOptions::default(),
+            guard_variants: vec![None, Some(5), Some(20)],
             seed: 0,
             cache,
             embedding_model: ModelSource::default(),
@@ -386,23 +404,39 @@ pub fn curves_on(
                 let server = data.server_pool.map(pick);
                 let y: Vec<usize> = rows.iter().map(|&i| data.y_pool[i]).collect();
                 let per_class = rows.len() as f64 / classes as f64;
+                // One cross-validation per draw: every method chooses from
+                // its scores (a lone fixed method needs only its own).
+                let mut options = match methods {
+                    [m @ Method::Fixed(f, s)] if !m.is_auto() => select.clone().only(*f, *s),
+                    _ => select.clone(),
+                };
+                options.mlp.seed = select.mlp.seed.wrapping_add(draw as u64);
+                let search = CandidateSearch::run(
+                    &raw,
+                    server.as_deref(),
+                    &y,
+                    data.classes,
+                    &options,
+                    &mut |_| {},
+                )?;
+                let mut fitted: Vec<(Choice, f64, String)> = Vec::new();
                 let scores = methods
                     .iter()
                     .map(|m| {
-                        let mut options = m.options(select);
-                        options.mlp.seed = select.mlp.seed.wrapping_add(draw as u64);
-                        let head = select_head(
-                            &raw,
-                            server.as_deref(),
-                            &y,
-                            data.classes,
-                            &options,
-                            &mut |_| {},
-                        )?;
+                        let choice = m.choose(&search, select).ok_or_else(|| {
+                            Error::InvalidInput(format!("{} needs the server's features", m.name()))
+                        })?;
+                        if let Some((_, accuracy, name)) =
+                            fitted.iter().find(|(c, _, _)| *c == choice)
+                        {
+                            return Ok((*accuracy, name.clone()));
+                        }
+                        let head = search.fit(choice)?;
                         let metrics =
                             head.evaluate(data.raw_test, data.server_test, data.y_test)?;
-                        let choice = format!("{}/{}", head.classifier().family(), head.features());
-                        Ok((metrics.accuracy * 100.0, choice))
+                        let name = format!("{}/{}", head.classifier().family(), head.features());
+                        fitted.push((choice, metrics.accuracy * 100.0, name.clone()));
+                        Ok((metrics.accuracy * 100.0, name))
                     })
                     .collect::<Result<Vec<_>, Error>>()?;
                 Ok((per_class, scores))
@@ -416,7 +450,7 @@ pub fn curves_on(
                 per_class,
                 runs: results.iter().map(|r| r.1[m].0).collect(),
             });
-            if curve.method == Method::Auto {
+            if curve.method.is_auto() {
                 let counts = curve.choices.entry(size).or_default();
                 for r in &results {
                     *counts.entry(r.1[m].1.clone()).or_default() += 1;
@@ -621,9 +655,13 @@ pub fn learning_curves(
                 "target {target} through {}: curves",
                 spec.name()
             )));
+            let methods: Vec<Method> = Method::TRANSFER
+                .into_iter()
+                .chain(options.guard_variants.iter().map(|&g| Method::AutoGuard(g)))
+                .collect();
             let curves = curves_on(
                 &data,
-                &Method::TRANSFER,
+                &methods,
                 &options.sizes,
                 options.draws,
                 &options.select,
@@ -662,6 +700,35 @@ pub fn in_domain(target: DatasetId, server: &ServerSpec) -> bool {
     server.sources.iter().any(|s| s.task() == target.task())
 }
 
+/// The table of `auto` − best no-transfer baseline under each guard
+/// (`auto` and its [`Method::AutoGuard`] variants), empty without variants.
+fn guard_table(t: &TargetCurves, s: &ServerCurves, sizes: &[Size]) -> String {
+    let autos: Vec<&MethodCurve> = s.curves.iter().filter(|c| c.method.is_auto()).collect();
+    if autos.len() < 2 {
+        return String::new();
+    }
+    let mut md = String::from("\nauto − best no-transfer baseline, by guard:\n\n| labels/class |");
+    for c in &autos {
+        let _ = write!(md, " {} |", c.method.name());
+    }
+    md.push_str("\n|---|");
+    md.push_str(&"---|".repeat(autos.len()));
+    md.push('\n');
+    for &size in sizes {
+        let _ = write!(md, "| {} |", size.label());
+        for c in &autos {
+            match (c.at(size), t.best_baseline(size)) {
+                (Some(a), Some(b)) => {
+                    let _ = write!(md, " {:+.1} |", a.mean() - b);
+                }
+                _ => md.push_str(" – |"),
+            }
+        }
+        md.push('\n');
+    }
+    md
+}
+
 fn fmt_point(p: Option<&PointStats>) -> String {
     p.map_or("–".into(), |p| {
         format!("{:.1} ± {:.1}", p.mean(), p.std())
@@ -671,7 +738,7 @@ fn fmt_point(p: Option<&PointStats>) -> String {
 impl CurveTable {
     /// The plot of one target: the baselines and, for each method, its
     /// curve through the target's multi-source server (else its first
-    /// server).
+    /// server); `auto`'s guard variants are left to the tables.
     pub fn plot(&self, target: &TargetCurves) -> CurvePlot {
         let server = target
             .servers
@@ -697,7 +764,12 @@ impl CurveTable {
             .collect();
         let mut title = format!("{} ({})", target.target, self.embedding_model);
         if let Some(s) = server {
-            all.extend(s.curves.iter().map(|c| series(c, "")));
+            all.extend(
+                s.curves
+                    .iter()
+                    .filter(|c| !matches!(c.method, Method::AutoGuard(_)))
+                    .map(|c| series(c, "")),
+            );
             title.push_str(&format!(" — server: {}", s.server.name()));
         }
         CurvePlot {
@@ -755,7 +827,13 @@ impl CurveTable {
                 );
                 let mut header = String::from("| labels/class |");
                 let mut rule = String::from("|---|");
-                for c in t.baselines.iter().chain(&s.curves) {
+                let main: Vec<&MethodCurve> = t
+                    .baselines
+                    .iter()
+                    .chain(&s.curves)
+                    .filter(|c| !matches!(c.method, Method::AutoGuard(_)))
+                    .collect();
+                for c in &main {
                     let suffix = if Method::BASELINES.contains(&c.method) {
                         " (no transfer)"
                     } else {
@@ -773,7 +851,7 @@ impl CurveTable {
                         Size::All => format!("| all ({x:.0}) |"),
                         Size::PerClass(n) => format!("| {n} |"),
                     };
-                    for c in t.baselines.iter().chain(&s.curves) {
+                    for c in &main {
                         let _ = write!(row, " {} |", fmt_point(c.at(size)));
                     }
                     let auto = s
@@ -789,6 +867,7 @@ impl CurveTable {
                     }
                     let _ = writeln!(md, "{row}");
                 }
+                md.push_str(&guard_table(t, s, &sizes));
                 if let Some(auto) = s.curves.iter().find(|c| c.method == Method::Auto) {
                     let choices: Vec<String> = auto
                         .choices

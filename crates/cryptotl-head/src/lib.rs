@@ -91,7 +91,7 @@ pub use metrics::{argmax, log_loss, Metrics, LOG_LOSS_EPSILON};
 pub use network::{HIDDEN_BIAS, HIDDEN_WEIGHT, OUTPUT_BIAS, OUTPUT_WEIGHT};
 pub use preprocess::Preprocessing;
 pub use record::{DpRecord, TrainingRecord};
-pub use select::{select_head, SelectOptions};
+pub use select::{select_head, CandidateSearch, Choice, SelectOptions};
 pub use split::stratified_folds;
 pub use step::{GradientRule, MeanGradient, StepBatch};
 pub use train::{train, EpochReport, TrainOptions, TrainReport, Trainer, ValidationSplit};

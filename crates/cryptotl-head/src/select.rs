@@ -176,162 +176,259 @@ pub fn select_head(
     options: &SelectOptions,
     progress: &mut dyn FnMut(&CandidateScore),
 ) -> Result<ClientHead> {
-    if raw.is_empty() || raw.len() != y.len() {
-        return Err(HeadError::InvalidInput(format!(
-            "{} samples and {} labels",
-            raw.len(),
-            y.len()
-        )));
-    }
-    let classes = class_names.len();
-    let mut candidates = Vec::new();
-    for &family in &options.families {
-        for &features in &options.feature_sets {
-            if features.needs_server() && server.is_none() {
-                continue;
-            }
-            match family {
-                Family::Logistic => {
-                    candidates.extend(options.l2_grid.iter().map(|&l2| Candidate {
+    let search = CandidateSearch::run(raw, server, y, class_names, options, progress)?;
+    let choice = search
+        .choose(None, options.guard)
+        .ok_or_else(|| HeadError::InvalidInput("no candidate head".into()))?;
+    search.fit(choice)
+}
+
+/// Every candidate of [`select_head`] scored once by cross-validation, so
+/// that several rules can choose from the same scores (an experiment
+/// comparing guards, or a fixed family and feature set, pays for one
+/// cross-validation instead of one per rule).
+#[derive(Debug, Clone)]
+pub struct CandidateSearch<'a> {
+    raw: &'a [Vec<f32>],
+    server: Option<&'a [Vec<f32>]>,
+    y: &'a [usize],
+    class_names: &'a [String],
+    options: SelectOptions,
+    candidates: Vec<Candidate>,
+    /// Empty when no cross-validation was run (one candidate, or a class
+    /// too small for two folds).
+    scores: Vec<CandidateScore>,
+    /// Per candidate: each held-out sample's log loss, repeat after repeat
+    /// (the same samples in the same order for every candidate).
+    sample_losses: Vec<Vec<f64>>,
+    folds: usize,
+    repeats: usize,
+}
+
+/// A candidate picked by [`CandidateSearch::choose`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    index: usize,
+    guarded: bool,
+}
+
+impl<'a> CandidateSearch<'a> {
+    /// Builds the candidates of `options` and scores each by
+    /// cross-validation (see [`select_head`]); `progress` hears each score.
+    ///
+    /// # Errors
+    /// As [`select_head`].
+    pub fn run(
+        raw: &'a [Vec<f32>],
+        server: Option<&'a [Vec<f32>]>,
+        y: &'a [usize],
+        class_names: &'a [String],
+        options: &SelectOptions,
+        progress: &mut dyn FnMut(&CandidateScore),
+    ) -> Result<Self> {
+        if raw.is_empty() || raw.len() != y.len() {
+            return Err(HeadError::InvalidInput(format!(
+                "{} samples and {} labels",
+                raw.len(),
+                y.len()
+            )));
+        }
+        let classes = class_names.len();
+        let mut candidates = Vec::new();
+        for &family in &options.families {
+            for &features in &options.feature_sets {
+                if features.needs_server() && server.is_none() {
+                    continue;
+                }
+                match family {
+                    Family::Logistic => {
+                        candidates.extend(options.l2_grid.iter().map(|&l2| Candidate {
+                            family,
+                            features,
+                            l2: Some(l2),
+                        }))
+                    }
+                    Family::Mlp => candidates.push(Candidate {
                         family,
                         features,
-                        l2: Some(l2),
-                    }))
+                        l2: None,
+                    }),
                 }
-                Family::Mlp => candidates.push(Candidate {
-                    family,
-                    features,
-                    l2: None,
-                }),
             }
         }
-    }
-    candidates.sort_by(|a, b| {
-        (a.family, a.features)
-            .cmp(&(b.family, b.features))
-            .then(a.l2.unwrap_or(0.0).total_cmp(&b.l2.unwrap_or(0.0)))
-    });
-    candidates.dedup();
-    if candidates.is_empty() {
-        return Err(HeadError::InvalidInput(
-            "no candidate head: the chosen feature sets need the server's features".into(),
-        ));
-    }
-    let smallest_class = (0..classes)
-        .map(|c| y.iter().filter(|&&l| l == c).count())
-        .filter(|&n| n > 0)
-        .min()
-        .unwrap_or(0);
-    let k = options.folds.min(smallest_class);
-    if candidates.len() == 1 || k < 2 {
-        let c = candidates[0];
-        let x = c.features.compose(raw, server)?;
-        return Ok(ClientHead::new(
-            c.features,
-            c.fit(&x, y, class_names, options)?,
-        ));
-    }
-    let repeats = options.repeats.max(1);
-    let splits = (0..repeats)
-        .map(|r| {
-            let seed = options
-                .mlp
-                .seed
-                .wrapping_add((r as u64).wrapping_mul(0x5851_F42D_4C95_7F2D));
-            let folds = Fold::cross_validation(y, k, seed)?;
-            let tested = Fold::gather(y, &tested_rows(&folds));
-            Ok((folds, tested))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut scores = Vec::with_capacity(candidates.len());
-    // Per candidate: each held-out sample's log loss, repeat after repeat
-    // (the same samples in the same order for every candidate).
-    let mut sample_losses: Vec<Vec<f64>> = Vec::with_capacity(candidates.len());
-    for c in &candidates {
-        let x = c.features.compose(raw, server)?;
-        let (mut accuracy, mut loss) = (0.0, 0.0);
-        let mut losses = Vec::with_capacity(repeats * y.len());
-        for (folds, tested) in &splits {
-            let probabilities = pooled::<_, HeadError>(folds, |fold| {
-                let model = c.fit(
-                    &Fold::gather(&x, &fold.train),
-                    &Fold::gather(y, &fold.train),
-                    class_names,
-                    options,
-                )?;
-                model.predict_proba(&Fold::gather(&x, &fold.test))
-            })?;
-            let correct = probabilities
-                .iter()
-                .zip(tested)
-                .filter(|(p, &t)| argmax(p) == t)
-                .count();
-            accuracy += correct as f64 / tested.len() as f64 / repeats as f64;
-            loss += log_loss(tested, &probabilities)? / repeats as f64;
-            losses.extend(tested.iter().zip(&probabilities).map(|(&t, p)| {
-                -f64::from(p.get(t).copied().unwrap_or(0.0))
-                    .max(LOG_LOSS_EPSILON)
-                    .ln()
-            }));
+        candidates.sort_by(|a, b| {
+            (a.family, a.features)
+                .cmp(&(b.family, b.features))
+                .then(a.l2.unwrap_or(0.0).total_cmp(&b.l2.unwrap_or(0.0)))
+        });
+        candidates.dedup();
+        if candidates.is_empty() {
+            return Err(HeadError::InvalidInput(
+                "no candidate head: the chosen feature sets need the server's features".into(),
+            ));
         }
-        sample_losses.push(losses);
-        let score = CandidateScore {
-            family: c.family,
-            features: c.features,
-            l2: c.l2,
-            accuracy,
-            log_loss: loss,
-        };
-        progress(&score);
-        scores.push(score);
-    }
-    let better = |a: &CandidateScore, b: &CandidateScore| match options.criterion {
-        Criterion::Accuracy => {
-            a.accuracy > b.accuracy || (a.accuracy == b.accuracy && a.log_loss < b.log_loss)
-        }
-        Criterion::LogLoss => {
-            a.log_loss < b.log_loss || (a.log_loss == b.log_loss && a.accuracy > b.accuracy)
-        }
-    };
-    let best_of = |keep: &dyn Fn(&Candidate) -> bool| {
-        (0..scores.len())
-            .filter(|&i| keep(&candidates[i]))
-            .reduce(|best, i| {
-                if better(&scores[i], &scores[best]) {
-                    i
-                } else {
-                    best
-                }
-            })
-    };
-    let mut chosen = best_of(&|_| true).unwrap_or(0);
-    let mut guarded = false;
-    // The reference the guard protects: logistic regression on the raw
-    // embedding (its best λ), else the best raw-embedding candidate.
-    let reference = best_of(&|c| c.family == Family::Logistic && c.features == FeatureSet::Raw)
-        .or_else(|| best_of(&|c| !c.features.needs_server()));
-    if let (Some(z), Some(reference)) = (options.guard, reference) {
-        let (a, b) = (candidates[chosen], candidates[reference]);
-        if (a.family, a.features) != (b.family, b.features)
-            && !pays(&sample_losses[reference], &sample_losses[chosen], z)
-        {
-            chosen = reference;
-            guarded = true;
-        }
-    }
-    let c = candidates[chosen];
-    let x = c.features.compose(raw, server)?;
-    let classifier = c.fit(&x, y, class_names, options)?;
-    Ok(
-        ClientHead::new(c.features, classifier).with_selection(Selection {
+        let smallest_class = (0..classes)
+            .map(|c| y.iter().filter(|&&l| l == c).count())
+            .filter(|&n| n > 0)
+            .min()
+            .unwrap_or(0);
+        let k = options.folds.min(smallest_class);
+        let repeats = options.repeats.max(1);
+        let mut search = Self {
+            raw,
+            server,
+            y,
+            class_names,
+            options: options.clone(),
+            candidates,
+            scores: Vec::new(),
+            sample_losses: Vec::new(),
             folds: k,
             repeats,
-            criterion: options.criterion,
-            guard: options.guard,
+        };
+        if search.candidates.len() == 1 || k < 2 {
+            return Ok(search);
+        }
+        let splits = (0..repeats)
+            .map(|r| {
+                let seed = options
+                    .mlp
+                    .seed
+                    .wrapping_add((r as u64).wrapping_mul(0x5851_F42D_4C95_7F2D));
+                let folds = Fold::cross_validation(y, k, seed)?;
+                let tested = Fold::gather(y, &tested_rows(&folds));
+                Ok((folds, tested))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for c in &search.candidates {
+            let x = c.features.compose(raw, server)?;
+            let (mut accuracy, mut loss) = (0.0, 0.0);
+            let mut losses = Vec::with_capacity(repeats * y.len());
+            for (folds, tested) in &splits {
+                let probabilities = pooled::<_, HeadError>(folds, |fold| {
+                    let model = c.fit(
+                        &Fold::gather(&x, &fold.train),
+                        &Fold::gather(y, &fold.train),
+                        class_names,
+                        options,
+                    )?;
+                    model.predict_proba(&Fold::gather(&x, &fold.test))
+                })?;
+                let correct = probabilities
+                    .iter()
+                    .zip(tested)
+                    .filter(|(p, &t)| argmax(p) == t)
+                    .count();
+                accuracy += correct as f64 / tested.len() as f64 / repeats as f64;
+                loss += log_loss(tested, &probabilities)? / repeats as f64;
+                losses.extend(tested.iter().zip(&probabilities).map(|(&t, p)| {
+                    -f64::from(p.get(t).copied().unwrap_or(0.0))
+                        .max(LOG_LOSS_EPSILON)
+                        .ln()
+                }));
+            }
+            search.sample_losses.push(losses);
+            let score = CandidateScore {
+                family: c.family,
+                features: c.features,
+                l2: c.l2,
+                accuracy,
+                log_loss: loss,
+            };
+            progress(&score);
+            search.scores.push(score);
+        }
+        Ok(search)
+    }
+
+    /// The candidate the rule picks: among those of `only` (a family and
+    /// feature set; `None`: every candidate), the best by the options'
+    /// criterion, then, with `guard = Some(z)`, the guard of
+    /// [`SelectOptions::guard`]. Without scores, the first candidate;
+    /// `None` when no candidate is of `only`.
+    pub fn choose(&self, only: Option<(Family, FeatureSet)>, guard: Option<f64>) -> Option<Choice> {
+        let allowed = |c: &Candidate| only.is_none_or(|o| (c.family, c.features) == o);
+        let first = self.candidates.iter().position(allowed)?;
+        if self.scores.is_empty() {
+            return Some(Choice {
+                index: first,
+                guarded: false,
+            });
+        }
+        let better = |a: &CandidateScore, b: &CandidateScore| match self.options.criterion {
+            Criterion::Accuracy => {
+                a.accuracy > b.accuracy || (a.accuracy == b.accuracy && a.log_loss < b.log_loss)
+            }
+            Criterion::LogLoss => {
+                a.log_loss < b.log_loss || (a.log_loss == b.log_loss && a.accuracy > b.accuracy)
+            }
+        };
+        let best_of = |keep: &dyn Fn(&Candidate) -> bool| {
+            (0..self.scores.len())
+                .filter(|&i| keep(&self.candidates[i]))
+                .reduce(|best, i| {
+                    if better(&self.scores[i], &self.scores[best]) {
+                        i
+                    } else {
+                        best
+                    }
+                })
+        };
+        let mut chosen = best_of(&|c| allowed(c)).unwrap_or(first);
+        let mut guarded = false;
+        // The reference the guard protects: logistic regression on the raw
+        // embedding (its best λ), else the best raw-embedding candidate.
+        let reference = best_of(&|c| {
+            allowed(c) && c.family == Family::Logistic && c.features == FeatureSet::Raw
+        })
+        .or_else(|| best_of(&|c| allowed(c) && !c.features.needs_server()));
+        if let (Some(z), Some(reference)) = (guard, reference) {
+            let (a, b) = (self.candidates[chosen], self.candidates[reference]);
+            if (a.family, a.features) != (b.family, b.features)
+                && !pays(
+                    &self.sample_losses[reference],
+                    &self.sample_losses[chosen],
+                    z,
+                )
+            {
+                chosen = reference;
+                guarded = true;
+            }
+        }
+        Some(Choice {
+            index: chosen,
             guarded,
-            samples: y.len(),
-            candidates: scores,
-            chosen,
-        }),
-    )
+        })
+    }
+
+    /// The chosen candidate's family, feature set and λ.
+    pub fn describe(&self, choice: Choice) -> (Family, FeatureSet, Option<f64>) {
+        let c = self.candidates[choice.index];
+        (c.family, c.features, c.l2)
+    }
+
+    /// Trains the chosen candidate on all the data; the head records the
+    /// scores (when cross-validation ran) in its [`Selection`].
+    ///
+    /// # Errors
+    /// The candidate's training errors.
+    pub fn fit(&self, choice: Choice) -> Result<ClientHead> {
+        let c = self.candidates[choice.index];
+        let x = c.features.compose(self.raw, self.server)?;
+        let classifier = c.fit(&x, self.y, self.class_names, &self.options)?;
+        let head = ClientHead::new(c.features, classifier);
+        if self.scores.is_empty() {
+            return Ok(head);
+        }
+        Ok(head.with_selection(Selection {
+            folds: self.folds,
+            repeats: self.repeats,
+            criterion: self.options.criterion,
+            guard: self.options.guard,
+            guarded: choice.guarded,
+            samples: self.y.len(),
+            candidates: self.scores.clone(),
+            chosen: choice.index,
+        }))
+    }
 }

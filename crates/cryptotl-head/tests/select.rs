@@ -5,8 +5,8 @@ mod common;
 
 use common::{assemble, parts, separable_binary};
 use cryptotl_head::{
-    select_head, ClientHead, Criterion, Family, FeatureSet, Head, HeadConfig, HeadError,
-    SelectOptions, TrainOptions,
+    select_head, CandidateSearch, ClientHead, Criterion, Family, FeatureSet, Head, HeadConfig,
+    HeadError, SelectOptions, TrainOptions,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -253,4 +253,66 @@ fn client_head_files_round_trip_and_read_plain_heads() {
     metadata.insert("manifest".into(), manifest);
     assert!(ClientHead::from_bytes(&assemble((tensors, metadata))).is_err());
     assert!(ClientHead::from_bytes(b"not a head").is_err());
+}
+
+#[test]
+fn one_search_gives_the_choices_of_separate_selections() {
+    // Server features informative, raw embedding noise: the rules differ.
+    let (informative, noise, y) = blocks(60, 11);
+    let options = quick();
+    let classes = names();
+    let search = CandidateSearch::run(
+        &noise,
+        Some(&informative),
+        &y,
+        &classes,
+        &options,
+        &mut |_| {},
+    )
+    .unwrap();
+    let predict = |h: &ClientHead| h.predict(&noise, Some(&informative)).unwrap();
+    // The default rule is select_head's.
+    let default = search
+        .fit(search.choose(None, options.guard).unwrap())
+        .unwrap();
+    let direct = select_head(
+        &noise,
+        Some(&informative),
+        &y,
+        &names(),
+        &options,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(predict(&default), predict(&direct));
+    assert_eq!(default.selection(), direct.selection());
+    // A fixed family and feature set is select_head restricted to it.
+    for (family, features) in [
+        (Family::Logistic, FeatureSet::Server),
+        (Family::Logistic, FeatureSet::Raw),
+        (Family::Mlp, FeatureSet::Both),
+    ] {
+        let choice = search.choose(Some((family, features)), None).unwrap();
+        let (f, s, _) = search.describe(choice);
+        assert_eq!((f, s), (family, features));
+        let only = select_head(
+            &noise,
+            Some(&informative),
+            &y,
+            &names(),
+            &options.clone().only(family, features),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(predict(&search.fit(choice).unwrap()), predict(&only));
+    }
+    // An impossible guard (z huge) keeps the reference; no guard follows
+    // the ranking, here towards the informative server features.
+    let kept = search.choose(None, Some(1e9)).unwrap();
+    assert_eq!(
+        (search.describe(kept).0, search.describe(kept).1),
+        (Family::Logistic, FeatureSet::Raw)
+    );
+    let free = search.choose(None, None).unwrap();
+    assert!(search.describe(free).1.needs_server());
 }
