@@ -131,8 +131,16 @@ pub(crate) fn encrypted_client_features(
                     ca_cert: client_flags.ca_cert.clone(),
                     ..ClientOptions::default()
                 };
-                reporter.stage(&format!("connecting to {url}"));
-                remote = RemoteServer::connect(url, options)?;
+                remote = match &server.server_model {
+                    Some(name) => {
+                        reporter.stage(&format!("connecting to {url} (model `{name}`)"));
+                        RemoteServer::connect_model(url, name, options)?
+                    }
+                    None => {
+                        reporter.stage(&format!("connecting to {url}"));
+                        RemoteServer::connect(url, options)?
+                    }
+                };
                 if let Some(target) = target {
                     check_server_provenance(&remote.card().sources, target)?;
                 }

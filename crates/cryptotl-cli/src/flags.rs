@@ -122,14 +122,23 @@ impl HeadFlags {
 /// process, or a `cryptotl serve` over the network. Needed when the head
 /// reads the server's features (refused with a message otherwise).
 #[derive(Debug, Clone, Args)]
-#[group(required = false, multiple = false)]
 pub(crate) struct ServerFlags {
     /// A model directory from `cryptotl pretrain`, served in this process.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "server")]
     pub(crate) model: Option<PathBuf>,
     /// URL of a `cryptotl serve` (http:// or https://).
     #[arg(long, value_name = "URL")]
     pub(crate) server: Option<String>,
+    /// Which of the server's models to use, by name, when it serves several
+    /// (`cryptotl serve --model A --model B`; default: its first). Each
+    /// model a client uses costs one session and one evaluation-key upload.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "server",
+        conflicts_with = "model"
+    )]
+    pub(crate) server_model: Option<String>,
 }
 
 impl ServerFlags {

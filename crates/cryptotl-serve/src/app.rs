@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{MatchedPath, Path, Request, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -23,19 +24,39 @@ use crate::api_error::ApiError;
 use crate::config::Limits;
 use crate::metrics::{Gauges, Metrics};
 use crate::protocol::{
-    self, ErrorCode, Health, ModelInfo, SessionCreated, OCTET_STREAM, PROTOCOL_HEADER,
-    PROTOCOL_VERSION,
+    self, ErrorCode, Health, ModelInfo, ModelList, ModelSummary, SessionCreated, MODEL_QUERY,
+    OCTET_STREAM, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use crate::sessions::{is_well_formed_id, Missing, Refused, SessionStore};
 use crate::stream;
 use cryptotl_protocol::{LowerServer, Session};
 
+/// One served model.
+pub(crate) struct Served {
+    /// Its name (valid: see [`protocol::check_model_name`]).
+    pub(crate) name: String,
+    pub(crate) server: LowerServer,
+    /// Its `GET /v1/models/{name}` answer.
+    info: ModelInfo,
+}
+
+/// An open session and the model it was opened on.
+pub(crate) struct OpenSession {
+    /// Index into [`AppState::models`].
+    model: usize,
+    session: Session,
+}
+
 /// State shared by all handlers.
 pub(crate) struct AppState {
-    pub(crate) server: LowerServer,
+    /// The served models, the default first (never empty; names valid and
+    /// unique: checked by the listener before the state is built).
+    pub(crate) models: Vec<Served>,
     pub(crate) limits: Limits,
     pub(crate) token: Option<Vec<u8>>,
-    pub(crate) sessions: Mutex<SessionStore<Session>>,
+    /// The sessions of all models: one store, so that the session caps are
+    /// shared.
+    pub(crate) sessions: Mutex<SessionStore<OpenSession>>,
     /// Evaluations running (one permit each).
     pub(crate) slots: Arc<Semaphore>,
     /// Evaluate requests admitted (uploading, queued or running).
@@ -44,26 +65,54 @@ pub(crate) struct AppState {
     pub(crate) uploads: Arc<Semaphore>,
     pub(crate) metrics: Metrics,
     pub(crate) draining: AtomicBool,
-    info: ModelInfo,
+    /// The `GET /v1/models` answer.
+    list: ModelList,
 }
 
 impl AppState {
-    /// State for serving `server` under `limits`. Sessions share the
+    /// State for serving `models` (named, the default first; at least one,
+    /// names valid and unique) under `limits`. Sessions share their
     /// server's model, so only their keys count against the session cap.
-    pub(crate) fn new(server: LowerServer, limits: Limits, token: Option<String>) -> Self {
-        let max_batch_samples = limits.max_batch_samples.min(server.params().degree());
+    pub(crate) fn new(
+        models: Vec<(String, LowerServer)>,
+        limits: Limits,
+        token: Option<String>,
+    ) -> Self {
+        assert!(!models.is_empty(), "a server needs a model");
         let limits = Limits {
-            max_batch_samples,
             max_concurrent_evaluations: limits.max_concurrent_evaluations.max(1),
             ..limits
         };
-        let info = ModelInfo {
+        let names: Vec<String> = models.iter().map(|(name, _)| name.clone()).collect();
+        let models: Vec<Served> = models
+            .into_iter()
+            .map(|(name, server)| {
+                let info = ModelInfo {
+                    protocol_version: PROTOCOL_VERSION,
+                    name: Some(name.clone()),
+                    models: names.clone(),
+                    model_fingerprint: server.card().model_fingerprint.clone(),
+                    parameters_fingerprint: server.params().fingerprint().to_string(),
+                    max_batch_samples: limits.max_batch_samples.min(server.params().degree()),
+                    max_body_bytes: limits.max_body_bytes,
+                    card: server.card().clone(),
+                };
+                Served { name, server, info }
+            })
+            .collect();
+        let list = ModelList {
             protocol_version: PROTOCOL_VERSION,
-            model_fingerprint: server.card().model_fingerprint.clone(),
-            parameters_fingerprint: server.params().fingerprint().to_string(),
-            max_batch_samples,
-            max_body_bytes: limits.max_body_bytes,
-            card: server.card().clone(),
+            default: names[0].clone(),
+            models: models
+                .iter()
+                .map(|m| ModelSummary {
+                    name: m.name.clone(),
+                    model_fingerprint: m.info.model_fingerprint.clone(),
+                    input_dim: m.info.card.input_dim,
+                    output_dim: m.info.card.output_dim,
+                    sources: m.info.card.sources.clone(),
+                })
+                .collect(),
         };
         Self {
             sessions: Mutex::new(SessionStore::new(
@@ -79,15 +128,47 @@ impl AppState {
             metrics: Metrics::default(),
             draining: AtomicBool::new(false),
             token: token.map(String::into_bytes),
-            server,
+            models,
             limits,
-            info,
+            list,
+        }
+    }
+
+    /// The default model (the first).
+    pub(crate) fn default_model(&self) -> &Served {
+        &self.models[0]
+    }
+
+    /// The index of the model called `name`, which must be valid.
+    fn model_index(&self, name: &str) -> Result<usize, ApiError> {
+        self.models
+            .iter()
+            .position(|m| m.name == name)
+            .ok_or_else(|| {
+                // A valid name is short and plain: safe to repeat.
+                self.reject(ApiError::new(
+                    ErrorCode::UnknownModel,
+                    format!("this server serves no model named `{name}` (see GET /v1/models)"),
+                ))
+            })
+    }
+
+    /// The model a `POST /v1/sessions` query asks for: the default without
+    /// a query, else the one of `model=NAME`.
+    fn model_of_query(&self, query: Option<&str>) -> Result<usize, ApiError> {
+        match parse_model_query(query) {
+            Ok(None) => Ok(0),
+            Ok(Some(name)) => self.model_index(name),
+            Err(reason) => Err(self.reject(ApiError::new(
+                ErrorCode::MalformedRequest,
+                format!("invalid query: {reason}"),
+            ))),
         }
     }
 
     /// The session store, even if a panicking thread poisoned its lock (the
     /// store's invariants hold between its method calls).
-    fn sessions(&self) -> MutexGuard<'_, SessionStore<Session>> {
+    fn sessions(&self) -> MutexGuard<'_, SessionStore<OpenSession>> {
         self.sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -126,7 +207,7 @@ impl AppState {
         )
     }
 
-    fn lookup(&self, id: &str) -> Result<Arc<Session>, ApiError> {
+    fn lookup(&self, id: &str) -> Result<Arc<OpenSession>, ApiError> {
         if !is_well_formed_id(id) {
             return Err(self.reject(ApiError::missing_session(Missing::Unknown)));
         }
@@ -135,10 +216,38 @@ impl AppState {
     }
 }
 
+/// The model `query` (a raw `POST /v1/sessions` query string) names:
+/// `None` without a query; the query may only be `model=NAME` with a valid
+/// name (no escapes: valid names need none).
+///
+/// # Errors
+/// A short reason, never repeating the query.
+fn parse_model_query(query: Option<&str>) -> Result<Option<&str>, &'static str> {
+    let Some(query) = query.filter(|q| !q.is_empty()) else {
+        return Ok(None);
+    };
+    let mut model = None;
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some((MODEL_QUERY, name)) => {
+                if model.is_some() {
+                    return Err("`model` is given more than once");
+                }
+                protocol::check_model_name(name)?;
+                model = Some(name);
+            }
+            _ => return Err("the only query parameter understood is `model=NAME`"),
+        }
+    }
+    Ok(model)
+}
+
 /// The routes, with auth, metrics and logging middleware.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let protected = Router::new()
         .route(protocol::MODEL_PATH, get(model_info))
+        .route(protocol::MODELS_PATH, get(model_list))
+        .route("/v1/models/{name}", get(named_model_info))
         .route(protocol::SESSIONS_PATH, post(open_session))
         .route("/v1/sessions/{id}", delete(close_session))
         .route("/v1/sessions/{id}/evaluate", post(evaluate))
@@ -205,6 +314,8 @@ fn protocol_version_str() -> &'static str {
 fn endpoint_label(pattern: &str) -> &'static str {
     match pattern {
         protocol::MODEL_PATH => protocol::MODEL_PATH,
+        protocol::MODELS_PATH => protocol::MODELS_PATH,
+        "/v1/models/{name}" => "/v1/models/{name}",
         protocol::SESSIONS_PATH => protocol::SESSIONS_PATH,
         "/v1/sessions/{id}" => "/v1/sessions/{id}",
         "/v1/sessions/{id}/evaluate" => "/v1/sessions/{id}/evaluate",
@@ -244,7 +355,29 @@ async fn require_token(
 }
 
 async fn model_info(State(state): State<Arc<AppState>>) -> Json<ModelInfo> {
-    Json(state.info.clone())
+    Json(state.default_model().info.clone())
+}
+
+async fn model_list(State(state): State<Arc<AppState>>) -> Json<ModelList> {
+    Json(state.list.clone())
+}
+
+async fn named_model_info(
+    State(state): State<Arc<AppState>>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<ModelInfo>, ApiError> {
+    let name = match &name {
+        Ok(Path(name)) => protocol::check_model_name(name).map(|()| name.as_str()),
+        Err(_) => Err("the model name is not valid UTF-8"),
+    }
+    .map_err(|reason| {
+        state.reject(ApiError::new(
+            ErrorCode::MalformedRequest,
+            format!("invalid model name: {reason}"),
+        ))
+    })?;
+    let index = state.model_index(name)?;
+    Ok(Json(state.models[index].info.clone()))
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
@@ -428,30 +561,36 @@ async fn blocking<T: Send + 'static>(
 
 async fn open_session(
     State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
     let early = check_not_draining(&state)
         .and_then(|()| check_binary(&state, &headers))
-        .and_then(|()| {
+        .and_then(|()| state.model_of_query(query.as_deref()))
+        .and_then(|model| {
             Arc::clone(&state.uploads)
                 .try_acquire_owned()
+                .map(|permit| (model, permit))
                 .map_err(|_| state.busy("too many sessions are being opened at once; retry later"))
         });
-    let _uploading = match early {
-        Ok(permit) => permit,
+    let (model, _uploading) = match early {
+        Ok(v) => v,
         Err(e) => return Err(refuse_unread(&state, &headers, body, e).await),
     };
     let keys = read_body(&state, &headers, body, state.limits.max_key_bytes).await?;
     let key_bytes = keys.len();
     let worker = Arc::clone(&state);
-    let session = blocking(&state, move || worker.server.open_session(&keys))
-        .await?
-        .map_err(|e| state.reject(ApiError::from_library(&e, true)))?;
-    // The session refers to the server's model (no copy of the weights):
+    let session = blocking(&state, move || {
+        worker.models[model].server.open_session(&keys)
+    })
+    .await?
+    .map_err(|e| state.reject(ApiError::from_library(&e, true)))?;
+    // The session refers to its server's model (no copy of the weights):
     // its keys, as held in memory, are what it costs.
     let resident = session.key_bytes();
-    let inserted = state.sessions().insert(session, resident, Instant::now());
+    let open = OpenSession { model, session };
+    let inserted = state.sessions().insert(open, resident, Instant::now());
     let (id, evicted) = inserted.map_err(|Refused::TooLarge { bytes, cap }| {
         state.reject(ApiError::new(
             ErrorCode::BodyTooLarge,
@@ -467,6 +606,7 @@ async fn open_session(
     tracing::info!(
         target: "cryptotl::serve",
         session = &id[..8],
+        model = %state.models[model].name,
         key_bytes,
         resident_bytes = resident,
         "session opened"
@@ -512,22 +652,25 @@ async fn evaluate(
                     state.busy("all evaluation slots and queue places are taken; retry later")
                 })
         });
-    let (session, admitted): (Arc<Session>, OwnedSemaphorePermit) = match early {
+    let (open, admitted): (Arc<OpenSession>, OwnedSemaphorePermit) = match early {
         Ok(v) => v,
         Err(e) => return Err(refuse_unread(&state, &headers, body, e).await),
     };
     let request = read_body(&state, &headers, body, state.limits.max_body_bytes).await?;
+    let served = &state.models[open.model];
+    let max_batch_samples = served.info.max_batch_samples;
     if let Some((samples, _)) = protocol::peek_batch_shape(&request) {
-        if samples > state.limits.max_batch_samples {
+        if samples > max_batch_samples {
             return Err(state.reject(ApiError::new(
                 ErrorCode::BatchTooLarge,
                 format!(
-                    "the batch holds {samples} samples; this server evaluates at most {} per request",
-                    state.limits.max_batch_samples
+                    "the batch holds {samples} samples; this server evaluates at most \
+                     {max_batch_samples} per request"
                 ),
             )));
         }
     }
+    let model_name = served.name.clone();
     let slot = tokio::time::timeout(
         state.limits.queue_timeout,
         Arc::clone(&state.slots).acquire_owned(),
@@ -540,6 +683,7 @@ async fn evaluate(
     let stream_from = state.limits.stream_response_bytes;
     let (result, admitted) = blocking(&state, move || {
         let _slot = slot;
+        let session = &open.session;
         let evaluated = match session.slot_request(&request) {
             // Slot-packed: a few small ciphertexts, sent whole.
             Ok(Some(_)) => session.evaluate(&request).map(Evaluated::Whole),
@@ -576,6 +720,7 @@ async fn evaluate(
     tracing::info!(
         target: "cryptotl::serve",
         session = &id[..8],
+        model = %model_name,
         request_bytes,
         response_bytes,
         streamed,

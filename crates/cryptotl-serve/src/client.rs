@@ -14,7 +14,9 @@ use ureq::{Agent, SendBody};
 use cryptotl_protocol::{EncryptedEvaluation, ModelCard, ProtocolError, Transfer};
 
 use crate::error::ServeError as Error;
-use crate::protocol::{self, ErrorBody, ModelInfo, SessionCreated, OCTET_STREAM, PROTOCOL_VERSION};
+use crate::protocol::{
+    self, ErrorBody, ModelInfo, ModelList, SessionCreated, OCTET_STREAM, PROTOCOL_VERSION,
+};
 
 /// Largest JSON answer read (cards are a few KB).
 const MAX_JSON_BYTES: u64 = 16 << 20;
@@ -385,62 +387,135 @@ fn session_gone(e: &Error) -> bool {
         if ["unknown_session", "session_expired", "session_evicted"].contains(&code.as_str()))
 }
 
-/// A server reached over HTTP, with its checked model card.
+/// A server reached over HTTP, with the checked card of the model it
+/// evaluates for this client: the server's default model
+/// ([`RemoteServer::connect`]) or a named one
+/// ([`RemoteServer::connect_model`]).
 #[derive(Debug, Clone)]
 pub struct RemoteServer {
     transport: Transport,
     info: ModelInfo,
+    /// The model named at connection (sessions are opened with
+    /// `?model=NAME`); `None` for the default model.
+    model: Option<String>,
 }
 
 impl RemoteServer {
     /// Connects to `url` (`http://host:port` or `https://…`), fetches
-    /// `GET /v1/model` and validates the card (protocol version, 128-bit
-    /// security, fingerprints).
+    /// `GET /v1/model` (the server's default model) and validates the card
+    /// (protocol version, 128-bit security, fingerprints).
     ///
     /// # Errors
     /// Transport failures, refusals, or a card that cannot be used.
     pub fn connect(url: &str, options: ClientOptions) -> Result<Self, Error> {
         let transport = Transport::new(url, options)?;
-        let body = transport.request("GET", protocol::MODEL_PATH, None, MAX_JSON_BYTES)?;
-        let info: ModelInfo = serde_json::from_slice(&body).map_err(|source| Error::Json {
-            what: format!("GET {}: not a model description", protocol::MODEL_PATH),
-            source,
-        })?;
-        if info.protocol_version != PROTOCOL_VERSION {
-            return Err(Error::ProtocolVersion {
-                server: info.protocol_version,
-                client: PROTOCOL_VERSION,
-            });
-        }
-        let params = info.card.validate()?;
-        if info.model_fingerprint != info.card.model_fingerprint
-            || info.parameters_fingerprint != params.fingerprint().to_string()
-        {
-            return Err(Error::BadAnswer(
-                "the server's fingerprints disagree with its card",
-            ));
-        }
-        Ok(Self { transport, info })
+        let info = fetch_info(&transport, protocol::MODEL_PATH)?;
+        Ok(Self {
+            transport,
+            info,
+            model: None,
+        })
     }
 
-    /// The server's model card.
+    /// Connects to the model the server at `url` serves as `name` (one of
+    /// [`RemoteServer::models`]): checks the name locally
+    /// ([`check_model_name`](crate::check_model_name)), fetches
+    /// `GET /v1/models/{name}` and validates the card as
+    /// [`RemoteServer::connect`] does. Its sessions are opened on that
+    /// model (`POST /v1/sessions?model={name}`), re-opened ones too.
+    ///
+    /// Each model a client uses costs one session, hence one upload of its
+    /// evaluation keys.
+    ///
+    /// # Errors
+    /// An invalid name ([`ServeError::InvalidModelName`](Error::InvalidModelName),
+    /// before any request), a name the server does not serve (`404
+    /// unknown_model`; `404 not_found` from a server older than model
+    /// names), and as [`RemoteServer::connect`].
+    pub fn connect_model(url: &str, name: &str, options: ClientOptions) -> Result<Self, Error> {
+        protocol::check_model_name(name)
+            .map_err(|reason| Error::invalid_model_name(name, reason))?;
+        let transport = Transport::new(url, options)?;
+        let info = fetch_info(&transport, &protocol::model_path(name))?;
+        if info.name.as_deref() != Some(name) {
+            return Err(Error::BadAnswer(
+                "the server described another model than the one asked for",
+            ));
+        }
+        Ok(Self {
+            transport,
+            info,
+            model: Some(name.to_owned()),
+        })
+    }
+
+    /// The card of this client's model.
     pub fn card(&self) -> &ModelCard {
         &self.info.card
     }
 
-    /// Everything `GET /v1/model` answered (limits included).
+    /// Everything `GET /v1/model` (or `GET /v1/models/{name}`) answered
+    /// (limits included).
     pub fn info(&self) -> &ModelInfo {
         &self.info
     }
 
-    /// Uploads serialized evaluation keys and opens a session.
+    /// The names of every model the server serves, its default first
+    /// (empty for a server older than model names, which serves one).
+    pub fn models(&self) -> &[String] {
+        &self.info.models
+    }
+
+    /// The name of this client's model: the one given to
+    /// [`RemoteServer::connect_model`], or, after
+    /// [`RemoteServer::connect`], the name the server gives its default
+    /// model (`None` for a server older than model names).
+    pub fn model_name(&self) -> Option<&str> {
+        self.model.as_deref().or(self.info.name.as_deref())
+    }
+
+    /// `GET /v1/models`: every served model with its fingerprint,
+    /// dimensions and pretraining sources (without fetching each card).
+    ///
+    /// # Errors
+    /// Transport failures or refusals (`404 not_found` from a server older
+    /// than model names), or an answer that is not a valid model list.
+    pub fn list_models(&self) -> Result<ModelList, Error> {
+        let body = self
+            .transport
+            .request("GET", protocol::MODELS_PATH, None, MAX_JSON_BYTES)?;
+        let list: ModelList = serde_json::from_slice(&body).map_err(|source| Error::Json {
+            what: format!("GET {}: not a model list", protocol::MODELS_PATH),
+            source,
+        })?;
+        if list.protocol_version != PROTOCOL_VERSION {
+            return Err(Error::ProtocolVersion {
+                server: list.protocol_version,
+                client: PROTOCOL_VERSION,
+            });
+        }
+        if !list
+            .models
+            .iter()
+            .all(|m| protocol::is_valid_model_name(&m.name))
+            || list.models.first().map(|m| &m.name) != Some(&list.default)
+        {
+            return Err(Error::BadAnswer("a malformed model list"));
+        }
+        Ok(list)
+    }
+
+    /// Uploads serialized evaluation keys and opens a session on this
+    /// client's model.
     ///
     /// # Errors
     /// Transport failures or refusals (malformed or foreign keys: 400).
     pub fn open_session(&self, evaluation_keys: &[u8]) -> Result<RemoteSession, Error> {
-        let id = create_session(&self.transport, evaluation_keys)?;
+        let sessions_path = protocol::sessions_path_for(self.model.as_deref());
+        let id = create_session(&self.transport, &sessions_path, evaluation_keys)?;
         Ok(RemoteSession {
             transport: self.transport.clone(),
+            sessions_path,
             keys: evaluation_keys.to_vec(),
             id: Mutex::new(id),
             max_batch_samples: self.info.max_batch_samples,
@@ -463,10 +538,50 @@ impl RemoteServer {
     }
 }
 
-fn create_session(transport: &Transport, keys: &[u8]) -> Result<String, Error> {
-    let body = transport.request("POST", protocol::SESSIONS_PATH, Some(keys), MAX_JSON_BYTES)?;
+/// Fetches and checks a model description (`GET /v1/model` or
+/// `GET /v1/models/{name}`): protocol version, the card (128-bit security),
+/// fingerprints against the card, and well-formed model names.
+fn fetch_info(transport: &Transport, path: &str) -> Result<ModelInfo, Error> {
+    let body = transport.request("GET", path, None, MAX_JSON_BYTES)?;
+    let info: ModelInfo = serde_json::from_slice(&body).map_err(|source| Error::Json {
+        what: format!("GET {path}: not a model description"),
+        source,
+    })?;
+    if info.protocol_version != PROTOCOL_VERSION {
+        return Err(Error::ProtocolVersion {
+            server: info.protocol_version,
+            client: PROTOCOL_VERSION,
+        });
+    }
+    let params = info.card.validate()?;
+    if info.model_fingerprint != info.card.model_fingerprint
+        || info.parameters_fingerprint != params.fingerprint().to_string()
+    {
+        return Err(Error::BadAnswer(
+            "the server's fingerprints disagree with its card",
+        ));
+    }
+    let names_valid = info
+        .models
+        .iter()
+        .chain(&info.name)
+        .all(|n| protocol::is_valid_model_name(n));
+    let name_listed = match &info.name {
+        Some(name) => info.models.is_empty() || info.models.contains(name),
+        None => true,
+    };
+    if !names_valid || !name_listed {
+        return Err(Error::BadAnswer("malformed model names"));
+    }
+    Ok(info)
+}
+
+/// Opens a session at `path` (`/v1/sessions`, with `?model=NAME` for a
+/// named model).
+fn create_session(transport: &Transport, path: &str, keys: &[u8]) -> Result<String, Error> {
+    let body = transport.request("POST", path, Some(keys), MAX_JSON_BYTES)?;
     let created: SessionCreated = serde_json::from_slice(&body).map_err(|source| Error::Json {
-        what: format!("POST {}: not a session", protocol::SESSIONS_PATH),
+        what: format!("POST {path}: not a session"),
         source,
     })?;
     if !crate::sessions::is_well_formed_id(&created.session_id) {
@@ -477,11 +592,14 @@ fn create_session(transport: &Transport, keys: &[u8]) -> Result<String, Error> {
 
 /// A session on a remote server: evaluates batches over HTTP. If the
 /// server lost the session (idle TTL, eviction, another replica), the
-/// session is opened again with the same keys and the request repeated,
-/// once. Dropping it deletes the session on the server (best effort).
+/// session is opened again with the same keys, on the same model, and the
+/// request repeated, once. Dropping it deletes the session on the server
+/// (best effort).
 #[derive(Debug)]
 pub struct RemoteSession {
     transport: Transport,
+    /// Where sessions are opened (with the model's `?model=NAME`, if named).
+    sessions_path: String,
     keys: Vec<u8>,
     id: Mutex<String>,
     max_batch_samples: usize,
@@ -544,7 +662,7 @@ impl EncryptedEvaluation for RemoteSession {
     ) -> Result<Vec<u8>, ProtocolError> {
         match self.evaluate_once(request, progress) {
             Err(e) if session_gone(&e) => {
-                let id = create_session(&self.transport, &self.keys)?;
+                let id = create_session(&self.transport, &self.sessions_path, &self.keys)?;
                 *self
                     .id
                     .lock()

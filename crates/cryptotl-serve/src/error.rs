@@ -74,6 +74,22 @@ pub enum ServeError {
         /// The κ asked for.
         kappa: u32,
     },
+    /// A model name that is not 1 to 64 characters of `[a-z0-9._-]`
+    /// starting with a letter or a digit
+    /// ([`check_model_name`](crate::check_model_name)).
+    #[error("invalid model name {name}: {reason}")]
+    InvalidModelName {
+        /// The name, quoted and escaped, cut to a few dozen characters.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// Two served models with the same name.
+    #[error("two models are named `{0}`: model names must be unique")]
+    DuplicateModelName(String),
+    /// A server asked to serve no model at all.
+    #[error("a server needs at least one model to serve")]
+    NoModel,
     /// A server URL that is not `http://` or `https://`.
     #[error("server URL `{0}` must start with http:// or https://")]
     InvalidUrl(String),
@@ -131,6 +147,24 @@ pub enum ServeError {
         /// The server's reason.
         message: String,
     },
+}
+
+impl ServeError {
+    /// [`ServeError::InvalidModelName`] for `name`, which is shown quoted
+    /// and escaped, and cut to 40 characters (never echoed whole).
+    pub(crate) fn invalid_model_name(name: &str, reason: &'static str) -> Self {
+        const SHOWN: usize = 40;
+        let mut shown: String = name.chars().take(SHOWN).collect();
+        let cut = shown.len() < name.len();
+        shown = format!("{:?}", shown);
+        if cut {
+            shown.push('…');
+        }
+        ServeError::InvalidModelName {
+            name: shown,
+            reason,
+        }
+    }
 }
 
 impl From<ServeError> for ProtocolError {

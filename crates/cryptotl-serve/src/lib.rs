@@ -4,9 +4,10 @@
 //! **Server.** [`run`] (async), [`run_until_signal`] (blocking, for the CLI)
 //! or [`ServerHandle::spawn`] (a background thread, for tests) serve a
 //! [`QuantizedModel`] over HTTP/1.1 with axum and tokio, plain or TLS
-//! (rustls): `GET /v1/model`, `POST /v1/sessions`, `DELETE
-//! /v1/sessions/{id}`, `POST /v1/sessions/{id}/evaluate`, `GET /v1/health`,
-//! `GET /metrics` (see [`ModelInfo`], [`ErrorBody`] and docs/protocol.md). Evaluations run on
+//! (rustls): `GET /v1/model`, `GET /v1/models`, `GET /v1/models/{name}`,
+//! `POST /v1/sessions`, `DELETE /v1/sessions/{id}`, `POST
+//! /v1/sessions/{id}/evaluate`, `GET /v1/health`, `GET /metrics` (see
+//! [`ModelInfo`], [`ErrorBody`] and docs/protocol.md). Evaluations run on
 //! the blocking pool (and rayon inside the evaluator), never on the async
 //! threads; a semaphore bounds how many run, and excess requests get 503
 //! with `Retry-After` instead of queueing without bound. Large responses are
@@ -17,7 +18,17 @@
 //! [`ServerHandle::spawn_prepared`], [`run_prepared_until_signal`]), so
 //! that its output noise is planned once.
 //!
-//! **Client.** [`RemoteServer::connect`] fetches and checks the model card;
+//! **Several models.** [`BoundServer::bind_prepared_many`],
+//! [`ServerHandle::spawn_prepared_many`] and
+//! [`run_prepared_many_until_signal`] serve several prepared models, each
+//! under a name ([`check_model_name`]), the first the default: `GET
+//! /v1/models` lists them ([`ModelList`]), `GET /v1/models/{name}` describes
+//! one, `POST /v1/sessions?model={name}` opens a session on one. The
+//! single-model functions serve their model as [`DEFAULT_MODEL_NAME`].
+//! Sessions, their caps and the evaluation slots are shared by all models.
+//!
+//! **Client.** [`RemoteServer::connect`] fetches and checks the (default)
+//! model's card, [`RemoteServer::connect_model`] a named model's;
 //! [`RemoteServer::open_session`] uploads evaluation keys; the returned
 //! [`RemoteSession`] implements [`EncryptedEvaluation`](cryptotl_protocol::EncryptedEvaluation),
 //! so [`encrypted_features`](cryptotl_protocol::encrypted_features) works over the
@@ -59,10 +70,12 @@ use std::future::Future;
 pub use client::{ClientOptions, RemoteServer, RemoteSession, RetryPolicy};
 pub use config::{Limits, ServerConfig, TlsPaths};
 pub use error::ServeError;
-pub use listener::{prepare, BoundServer, ServerHandle};
+pub use listener::{check_model_names, prepare, BoundServer, ServerHandle};
 pub use protocol::{
-    evaluate_path, peek_batch_shape, session_path, ErrorBody, ErrorCode, Health, ModelInfo,
-    SessionCreated, HEALTH_PATH, METRICS_PATH, MODEL_PATH, OCTET_STREAM, PROTOCOL_HEADER,
+    check_model_name, evaluate_path, is_valid_model_name, model_path, peek_batch_shape,
+    sanitize_model_name, session_path, sessions_path_for, ErrorBody, ErrorCode, Health, ModelInfo,
+    ModelList, ModelSummary, SessionCreated, DEFAULT_MODEL_NAME, HEALTH_PATH, MAX_MODEL_NAME_LEN,
+    METRICS_PATH, MODELS_PATH, MODEL_PATH, MODEL_QUERY, OCTET_STREAM, PROTOCOL_HEADER,
     PROTOCOL_VERSION, SESSIONS_PATH,
 };
 
@@ -114,9 +127,27 @@ pub fn run_prepared_until_signal(
     config: ServerConfig,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), Error> {
+    run_prepared_many_until_signal(
+        vec![(DEFAULT_MODEL_NAME.to_owned(), server)],
+        config,
+        on_listening,
+    )
+}
+
+/// [`run_prepared_until_signal`] with several named models, the first the
+/// default (see [`BoundServer::bind_prepared_many`]): what `cryptotl serve
+/// --model A --model B` calls.
+///
+/// # Errors
+/// As [`BoundServer::bind_prepared_many`].
+pub fn run_prepared_many_until_signal(
+    models: Vec<(String, LowerServer)>,
+    config: ServerConfig,
+    on_listening: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), Error> {
     let runtime = listener::runtime()?;
     runtime.block_on(async {
-        let bound = BoundServer::bind_prepared(server, config).await?;
+        let bound = BoundServer::bind_prepared_many(models, config).await?;
         on_listening(bound.local_addr());
         bound.serve(shutdown_signal()).await
     })

@@ -23,6 +23,7 @@ use cryptotl_protocol::LowerServer;
 use crate::app::{self, AppState};
 use crate::config::ServerConfig;
 use crate::error::ServeError as Error;
+use crate::protocol::{check_model_name, DEFAULT_MODEL_NAME};
 use crate::tls;
 
 /// Most connections open at once; more are closed on accept.
@@ -66,7 +67,29 @@ impl BoundServer {
     /// `config.output_noise` set but different from the server's, unreadable
     /// TLS files, or an address that cannot be bound.
     pub async fn bind_prepared(server: LowerServer, config: ServerConfig) -> Result<Self, Error> {
-        check_prepared(&server, &config)?;
+        Self::bind_prepared_many(vec![(DEFAULT_MODEL_NAME.to_owned(), server)], config).await
+    }
+
+    /// Like [`BoundServer::bind_prepared`] with several models, each
+    /// prepared ([`prepare`], and the packing offer) and named: the first
+    /// is the default (`GET /v1/model`, `POST /v1/sessions` without
+    /// `?model=`); every one is reachable by name (`GET /v1/models/{name}`,
+    /// `POST /v1/sessions?model={name}`). The models share the server's
+    /// limits: one session store (the session memory and count caps hold
+    /// for all models together), one evaluation semaphore.
+    ///
+    /// # Errors
+    /// No model, an invalid or repeated name ([`check_model_names`]), a
+    /// model without the output noise `config` asks for, unreadable TLS
+    /// files, or an address that cannot be bound.
+    pub async fn bind_prepared_many(
+        models: Vec<(String, LowerServer)>,
+        config: ServerConfig,
+    ) -> Result<Self, Error> {
+        check_model_names(models.iter().map(|(name, _)| name.as_str()))?;
+        for (_, server) in &models {
+            check_prepared(server, &config)?;
+        }
         let tls = match &config.tls {
             Some(paths) => Some(TlsAcceptor::from(tls::server_config(paths)?)),
             None => None,
@@ -81,7 +104,7 @@ impl BoundServer {
             context: "no local address".into(),
             source,
         })?;
-        let state = Arc::new(AppState::new(server, config.limits, config.bearer_token));
+        let state = Arc::new(AppState::new(models, config.limits, config.bearer_token));
         Ok(Self {
             listener,
             local_addr,
@@ -116,9 +139,18 @@ impl BoundServer {
             target: "cryptotl::serve",
             %local_addr,
             tls = tls.is_some(),
-            model = %state.server.card().model_fingerprint,
+            model = %state.default_model().server.card().model_fingerprint,
+            models = state.models.len(),
             "serving"
         );
+        for served in &state.models {
+            tracing::info!(
+                target: "cryptotl::serve",
+                name = %served.name,
+                model = %served.server.card().model_fingerprint,
+                "serving model"
+            );
+        }
         // Expired sessions are dropped on every store access; this also
         // frees their memory while no request comes.
         let sweeper = {
@@ -274,9 +306,22 @@ impl ServerHandle {
     /// # Errors
     /// As [`BoundServer::bind_prepared`], or if the runtime cannot start.
     pub fn spawn_prepared(server: LowerServer, config: ServerConfig) -> Result<Self, Error> {
+        Self::spawn_prepared_many(vec![(DEFAULT_MODEL_NAME.to_owned(), server)], config)
+    }
+
+    /// Like [`ServerHandle::spawn_prepared`] with several named models, the
+    /// first the default (see [`BoundServer::bind_prepared_many`]).
+    ///
+    /// # Errors
+    /// As [`BoundServer::bind_prepared_many`], or if the runtime cannot
+    /// start.
+    pub fn spawn_prepared_many(
+        models: Vec<(String, LowerServer)>,
+        config: ServerConfig,
+    ) -> Result<Self, Error> {
         let tls = config.tls.is_some();
         let runtime = runtime()?;
-        let bound = runtime.block_on(BoundServer::bind_prepared(server, config))?;
+        let bound = runtime.block_on(BoundServer::bind_prepared_many(models, config))?;
         let local_addr = bound.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -348,6 +393,28 @@ pub fn prepare(model: QuantizedModel, config: &ServerConfig) -> Result<LowerServ
         Some(noise) => LowerServer::with_output_noise_replanned(model, noise)?,
         None => LowerServer::new(model)?,
     })
+}
+
+/// Checks the names of the models to serve: at least one, each valid
+/// ([`check_model_name`](crate::check_model_name): 1 to 64 characters of
+/// `[a-z0-9._-]`, starting with a letter or a digit), no two alike.
+///
+/// # Errors
+/// [`ServeError::NoModel`](Error::NoModel),
+/// [`ServeError::InvalidModelName`](Error::InvalidModelName) or
+/// [`ServeError::DuplicateModelName`](Error::DuplicateModelName).
+pub fn check_model_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), Error> {
+    let mut seen = std::collections::HashSet::new();
+    for name in names {
+        check_model_name(name).map_err(|reason| Error::invalid_model_name(name, reason))?;
+        if !seen.insert(name) {
+            return Err(Error::DuplicateModelName(name.to_owned()));
+        }
+    }
+    if seen.is_empty() {
+        return Err(Error::NoModel);
+    }
+    Ok(())
 }
 
 /// Refuses a prepared server whose output noise is not the one `config`

@@ -22,10 +22,91 @@ pub const PROTOCOL_HEADER: &str = "x-cryptotl-protocol";
 /// Content type of binary bodies (keys, batches, features).
 pub const OCTET_STREAM: &str = "application/octet-stream";
 
-/// `GET`: the model card and fingerprints ([`ModelInfo`]).
+/// `GET`: the default model's card and fingerprints ([`ModelInfo`]).
 pub const MODEL_PATH: &str = "/v1/model";
-/// `POST` evaluation keys: opens a session ([`SessionCreated`]).
+/// `GET`: every served model ([`ModelList`]); `GET {MODELS_PATH}/{name}`:
+/// one model's [`ModelInfo`] ([`model_path`]).
+pub const MODELS_PATH: &str = "/v1/models";
+/// `POST` evaluation keys: opens a session ([`SessionCreated`]) on the
+/// default model, or on the model named by `?model=NAME`
+/// ([`sessions_path_for`]).
 pub const SESSIONS_PATH: &str = "/v1/sessions";
+/// The query parameter of `POST /v1/sessions` that names the model.
+pub const MODEL_QUERY: &str = "model";
+/// The name a server serving a single model gives it.
+pub const DEFAULT_MODEL_NAME: &str = "default";
+/// Longest model name, in bytes (names are ASCII).
+pub const MAX_MODEL_NAME_LEN: usize = 64;
+
+/// Why a model name is not valid, or `Ok` for a valid one: 1 to
+/// [`MAX_MODEL_NAME_LEN`] characters of `[a-z0-9._-]`, the first a letter or
+/// a digit (so that a name is never `.` or `..`, which URL handling would
+/// treat as a path step). Valid names need no escaping in paths, queries,
+/// logs or metrics.
+///
+/// # Errors
+/// A short reason (never the name itself).
+pub fn check_model_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("a model name must not be empty");
+    }
+    if name.len() > MAX_MODEL_NAME_LEN {
+        return Err("a model name has at most 64 characters");
+    }
+    let allowed = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(&c);
+    if !name.bytes().all(allowed) {
+        return Err("a model name may only hold a-z, 0-9, `.`, `_` and `-`");
+    }
+    if !name.as_bytes()[0].is_ascii_alphanumeric() {
+        return Err("a model name must start with a letter or a digit");
+    }
+    Ok(())
+}
+
+/// Whether `name` is a valid model name ([`check_model_name`]).
+pub fn is_valid_model_name(name: &str) -> bool {
+    check_model_name(name).is_ok()
+}
+
+/// A valid model name made from arbitrary text (a directory name, say):
+/// lower-cased, every character outside `[a-z0-9._-]` replaced by `-`,
+/// leading characters other than letters and digits dropped, cut to
+/// [`MAX_MODEL_NAME_LEN`]; `model` if nothing is left.
+pub fn sanitize_model_name(raw: &str) -> String {
+    let mapped: String = raw
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .skip_while(|c| !c.is_ascii_alphanumeric())
+        .take(MAX_MODEL_NAME_LEN)
+        .collect();
+    if mapped.is_empty() {
+        "model".to_owned()
+    } else {
+        mapped
+    }
+}
+
+/// Path of one served model's description (`GET`, [`ModelInfo`]). The name
+/// must be valid ([`check_model_name`]); valid names need no escaping.
+pub fn model_path(name: &str) -> String {
+    format!("{MODELS_PATH}/{name}")
+}
+
+/// Path that opens a session (`POST`): on the default model for `None`,
+/// else on the named one (`/v1/sessions?model=NAME`; the name must be valid).
+pub fn sessions_path_for(model: Option<&str>) -> String {
+    match model {
+        None => SESSIONS_PATH.to_owned(),
+        Some(name) => format!("{SESSIONS_PATH}?{MODEL_QUERY}={name}"),
+    }
+}
 /// `GET`: liveness and load ([`Health`]).
 pub const HEALTH_PATH: &str = "/v1/health";
 /// `GET`: Prometheus text metrics (not versioned, by convention).
@@ -41,11 +122,20 @@ pub fn evaluate_path(id: &str) -> String {
     format!("{SESSIONS_PATH}/{id}/evaluate")
 }
 
-/// `GET /v1/model`: what a client needs to encrypt for this server.
+/// `GET /v1/model` (the default model) and `GET /v1/models/{name}`: what a
+/// client needs to encrypt for one served model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     /// [`PROTOCOL_VERSION`].
     pub protocol_version: u32,
+    /// The name this model is served under (`None` from servers older than
+    /// model names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The names of every model the server serves, the default first
+    /// (empty from servers older than model names).
+    #[serde(default)]
+    pub models: Vec<String>,
     /// SHA-256 of the served model (hex), as in the card.
     pub model_fingerprint: String,
     /// Fingerprint of the HE parameters (hex), as in every wire header.
@@ -56,6 +146,36 @@ pub struct ModelInfo {
     pub max_body_bytes: usize,
     /// The model card (never weights).
     pub card: ModelCard,
+}
+
+/// One entry of `GET /v1/models` ([`ModelList`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// The name to use in `GET /v1/models/{name}` and
+    /// `POST /v1/sessions?model={name}`.
+    pub name: String,
+    /// SHA-256 of the served model (hex), as in its card.
+    pub model_fingerprint: String,
+    /// Number of input features.
+    pub input_dim: usize,
+    /// Number of output features.
+    pub output_dim: usize,
+    /// The public data sets the model was pretrained on, from its card
+    /// (`card.sources`; empty when the model does not say).
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+/// `GET /v1/models` answer: every served model, the default first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelList {
+    /// [`PROTOCOL_VERSION`].
+    pub protocol_version: u32,
+    /// The default model's name (the one `GET /v1/model` describes and
+    /// `POST /v1/sessions` without `?model=` opens sessions on).
+    pub default: String,
+    /// The served models, the default first.
+    pub models: Vec<ModelSummary>,
 }
 
 /// `POST /v1/sessions` answer (status 201).
@@ -107,6 +227,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// 404: no such session (never opened, or deleted).
     UnknownSession,
+    /// 404: the server serves no model of that name.
+    UnknownModel,
     /// 404: no such endpoint.
     NotFound,
     /// 405: wrong method for the endpoint.
@@ -143,7 +265,7 @@ impl ErrorCode {
             | ErrorCode::MalformedKeys
             | ErrorCode::ForeignParameters => 400,
             ErrorCode::Unauthorized => 401,
-            ErrorCode::UnknownSession | ErrorCode::NotFound => 404,
+            ErrorCode::UnknownSession | ErrorCode::UnknownModel | ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::RequestTimeout => 408,
             ErrorCode::SessionExpired | ErrorCode::SessionEvicted => 410,
@@ -163,6 +285,7 @@ impl ErrorCode {
             ErrorCode::ForeignParameters => "foreign_parameters",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::UnknownSession => "unknown_session",
+            ErrorCode::UnknownModel => "unknown_model",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::RequestTimeout => "request_timeout",
@@ -245,6 +368,63 @@ mod tests {
         assert_eq!(ErrorCode::ServerBusy.status(), 503);
         assert!(ErrorCode::ServerBusy.is_retryable());
         assert!(!ErrorCode::MalformedKeys.is_retryable());
+    }
+
+    #[test]
+    fn model_names_are_checked_strictly() {
+        for good in ["default", "a", "0", "minilm-l6.v2_x", &"a".repeat(64)] {
+            assert_eq!(check_model_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "-a",
+            "_a",
+            ".hidden",
+            "A",
+            "Model",
+            "a b",
+            "a/b",
+            "a%2fb",
+            "a?b",
+            "a=b",
+            "a&b",
+            "é",
+            "a\u{0}",
+            &"a".repeat(65),
+        ] {
+            assert!(check_model_name(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert_eq!(
+            ErrorCode::UnknownModel.as_str(),
+            serde_json::to_value(ErrorCode::UnknownModel).unwrap()
+        );
+        assert_eq!(ErrorCode::UnknownModel.status(), 404);
+        assert_eq!(model_path("b"), "/v1/models/b");
+        assert_eq!(sessions_path_for(None), "/v1/sessions");
+        assert_eq!(sessions_path_for(Some("b")), "/v1/sessions?model=b");
+    }
+
+    #[test]
+    fn sanitized_names_are_valid() {
+        assert_eq!(sanitize_model_name("MiniLM L6"), "minilm-l6");
+        assert_eq!(sanitize_model_name("..//x"), "x");
+        assert_eq!(sanitize_model_name("café"), "caf-");
+        assert_eq!(sanitize_model_name(""), "model");
+        assert_eq!(sanitize_model_name("..."), "model");
+        assert_eq!(sanitize_model_name(&"Z".repeat(100)), "z".repeat(64));
+        for raw in [
+            "",
+            "-",
+            "Ünïcødé/../..",
+            "a b c",
+            "x\u{0}y",
+            &"ß".repeat(80),
+        ] {
+            let name = sanitize_model_name(raw);
+            assert!(is_valid_model_name(&name), "{raw:?} gave {name:?}");
+        }
     }
 
     #[test]
